@@ -1,0 +1,3 @@
+"""Core graph machinery: nodes, leaves, build context and traversal."""
+from .node import Node, Variable, Constant, as_node, as_nodes
+from .traversal import topo_sort, graph_size

@@ -1,0 +1,42 @@
+"""Build-time context recorded on every new node: the module scope and derivative origin.
+
+Modules open a scope while they build (`scope`), and the gradient transforms mark the
+nodes they create with the forward node they came from (`derivative_of`). Both are
+context variables, so two graphs built in different threads or tasks never interfere.
+"""
+import contextlib
+import contextvars
+
+_scope = contextvars.ContextVar("autodiff_scope", default=())
+_derivative_of = contextvars.ContextVar("autodiff_derivative_of", default=None)
+
+
+def on_node_built(node):
+    """Stamp a freshly built node with the current scope and derivative origin."""
+    node.scope = _scope.get()
+    node.derivative_of = _derivative_of.get()
+
+
+def current_scope():
+    """The tuple of scope names enclosing nodes built now (outermost first)."""
+    return _scope.get()
+
+
+@contextlib.contextmanager
+def scope(name):
+    """Nodes built inside ``with scope(name):`` record `name` as their innermost scope."""
+    token = _scope.set(_scope.get() + (name,))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def derivative_of(node):
+    """Nodes built inside are marked as part of the derivative of `node`."""
+    token = _derivative_of.set(node)
+    try:
+        yield
+    finally:
+        _derivative_of.reset(token)

@@ -1,0 +1,88 @@
+"""Fused loss ops, computed in forms that stay finite at any finite input."""
+import numpy as np
+
+from ..core.node import Node, as_nodes, broadcast_shapes
+from .elementwise import Mul, Subtract, Negate, Sigmoid, strong_mul, Divide
+from .reductions import Softmax, LogSumExp, softmax, logsumexp
+from .shape_ops import Reshape
+
+
+class SoftmaxCEWithLogits(Node):
+    """``SoftmaxCEWithLogits(labels, logits)``: cross-entropy of softmax(logits) against
+    label distributions over the last axis; one value per row (shape ``logits.shape[:-1]``).
+
+    Value: logsumexp(z) - sum(labels * z). Gradient wrt logits: softmax(z) - labels.
+    """
+
+    op_label = "softmax_ce"
+
+    def __init__(self, labels, logits, name=None):
+        super().__init__(*as_nodes(labels, logits), name=name)
+
+    def infer_shape(self, labels, logits):
+        if labels != logits or not logits:
+            raise ValueError(f"SoftmaxCEWithLogits: labels {self.children[0].describe()} and "
+                             f"logits {self.children[1].describe()} must have the same shape "
+                             f"(at least 1-D; one row of class scores per example)")
+        return logits[:-1]
+
+    def forward(self, labels, logits):
+        return logsumexp(logits, -1, False) - np.sum(labels * logits, axis=-1)
+
+    def vjp(self, g):
+        labels, logits = self.children
+        g_row = Reshape(g, g.shape + (1,))
+        log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
+        return [Negate(Mul(g_row, log_probs)),
+                Mul(g_row, Subtract(Softmax(logits, axis=-1), labels))]
+
+
+class SigmoidCEWithLogits(Node):
+    """``SigmoidCEWithLogits(labels, logits)``: elementwise binary cross-entropy of
+    sigmoid(logits), as max(z, 0) - z*y + log1p(exp(-|z|)); gradient sigmoid(z) - y."""
+
+    op_label = "sigmoid_ce"
+
+    def __init__(self, labels, logits, name=None):
+        super().__init__(*as_nodes(labels, logits), name=name)
+
+    def forward(self, y, z):
+        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+    def vjp(self, g):
+        labels, logits = self.children
+        return [Negate(Mul(g, logits)), Mul(g, Subtract(Sigmoid(logits), labels))]
+
+
+class SquaredDifference(Node):
+    """``SquaredDifference(a, b)``: (a - b)**2 elementwise."""
+
+    op_label = "sqdiff"
+
+    def __init__(self, a, b, name=None):
+        super().__init__(*as_nodes(a, b), name=name)
+
+    def forward(self, a, b):
+        d = a - b
+        return d * d
+
+    def vjp(self, g):
+        a, b = self.children
+        twice = Mul(Mul(2, g), Subtract(a, b))
+        return [twice, Negate(twice)]
+
+
+class FrobeniusNorm(Node):
+    """``FrobeniusNorm(x)``: sqrt(sum(x**2)) over all elements (a scalar)."""
+
+    op_label = "norm"
+
+    def infer_shape(self, shape):
+        return ()
+
+    def forward(self, x):
+        return np.sqrt(np.sum(x * x))
+
+    def vjp(self, g):
+        x = self.children[0]
+        return [strong_mul(g, Divide(x, self))]

@@ -1,0 +1,2 @@
+"""Numerical checks for derivatives."""
+from .check import check_grad, numeric_directional_derivative, GradientCheckError

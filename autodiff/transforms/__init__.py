@@ -1,0 +1,2 @@
+"""Graph-to-graph transformations: derivatives."""
+from .grad import grad

@@ -1,0 +1,116 @@
+"""Reverse mode as a graph-to-graph transformation.
+
+``grad(y, wrt)`` reads only the graph and returns new nodes. It
+
+* visits, in reverse topological order, only nodes on a path from `y` to some `wrt`
+  (other nodes never have their rules called);
+* keeps zeros symbolic: a node with no cotangent simply has no entry, so no zero node is
+  ever built for it, and a rule may return ``None`` for "no gradient";
+* undoes broadcasting in one place (`fit_to_shape`), so rules may return cotangents of
+  their output's shape;
+* marks every node it builds with the forward node it came from (for pictures).
+
+An op with no rule raises NotImplementedError naming the op; a non-differentiable op
+(comparisons) contributes nothing, like a constant.
+"""
+import numpy as np
+
+from ..core import context
+from ..core.node import Node, Constant
+from ..core.traversal import topo_sort
+from ..ops.elementwise import Add
+from ..ops.shape_ops import BroadcastTo, ReduceSumToShape
+
+
+def grad(y, wrt, previous_grad=None):
+    """Derivative nodes of ``sum(y * previous_grad)`` with respect to each node in `wrt`.
+
+    Without `previous_grad` this is the gradient of ``sum(y)`` (so the usual gradient for
+    a scalar `y`). Returns a list with one node per entry of `wrt`, each of that entry's
+    shape; an entry `y` does not depend on gets a zero Constant.
+    """
+    if not isinstance(y, Node):
+        raise TypeError(f"grad: y must be a node, got {type(y).__name__}")
+    if isinstance(wrt, Node) or not isinstance(wrt, (list, tuple)):
+        raise TypeError("grad: wrt must be a list of nodes, e.g. grad(y, [x])")
+    for i, w in enumerate(wrt):
+        if not isinstance(w, Node):
+            raise TypeError(f"grad: wrt[{i}] is a {type(w).__name__}, not a node")
+    seed = _seed(y, previous_grad)
+    cotangents = backpropagate(y, seed, wrt)
+    return [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+
+
+def backpropagate(y, seed, wrt):
+    """Map each node of `wrt` reached from `y` to its total cotangent node."""
+    order = topo_sort([y])
+    on_path = set(map(id, wrt))
+    for node in order:  # children come first, so one pass finds every node reaching wrt
+        if any(id(c) in on_path for c in node.children):
+            on_path.add(id(node))
+    wanted = set(map(id, wrt))
+    pending = {id(y): [seed]}
+    result = {}
+    for node in reversed(order):
+        terms = pending.pop(id(node), None)
+        if terms is None or id(node) not in on_path:
+            continue
+        g = terms[0] if len(terms) == 1 else _add_all(terms, node)
+        if id(node) in wanted:
+            result[node] = g
+        if not node.children or not node.differentiable:
+            continue
+        with context.derivative_of(node):
+            parts = node.vjp(g)
+            if len(parts) != len(node.children):
+                raise ValueError(f"{type(node).__name__}.vjp returned {len(parts)} cotangents "
+                                 f"for {len(node.children)} children")
+            for child, part in zip(node.children, parts):
+                if part is None or id(child) not in on_path:
+                    continue
+                pending.setdefault(id(child), []).append(fit_to_shape(part, child, node))
+    return result
+
+
+def fit_to_shape(part, child, op):
+    """`part` summed (or broadcast) to `child`'s shape: the one place broadcasting is undone."""
+    if not isinstance(part, Node):
+        part = Constant(np.asarray(part, dtype=child.dtype))
+    if part.shape == child.shape:
+        return part
+    target, shape = child.shape, part.shape
+    n = min(len(shape), len(target))
+    trailing = tuple(zip(shape[len(shape) - n:], target[len(target) - n:]))
+    if any(p != t and 1 not in (p, t) for p, t in trailing):
+        raise ValueError(f"{type(op).__name__}.vjp gave a cotangent of shape {shape} for "
+                         f"operand {child.describe()}; it must broadcast to the operand's "
+                         f"shape") from None
+    # sum away extra leading axes and the axes the operand broadcast from size 1 ...
+    summed = tuple(t if t == 1 else p for p, t in trailing)
+    if summed != shape:
+        part = ReduceSumToShape(part, summed)
+    # ... then broadcast up where the cotangent is smaller than the operand
+    if part.shape != target:
+        part = BroadcastTo(part, target)
+    return part
+
+
+def _add_all(terms, node):
+    with context.derivative_of(node):
+        return Add(*terms)
+
+
+def _seed(y, previous_grad):
+    if previous_grad is None:
+        return Constant(np.ones(y.shape, dtype=y.dtype))
+    seed = previous_grad if isinstance(previous_grad, Node) else Constant(
+        np.asarray(previous_grad, dtype=y.dtype))
+    if seed.shape != y.shape:
+        raise ValueError(f"grad: previous_grad {seed.describe()} must have the shape of "
+                         f"y {y.describe()}")
+    return seed
+
+
+def _zeros(w):
+    return Constant(np.zeros(w.shape, dtype=w.dtype if np.issubdtype(w.dtype, np.inexact)
+                             else np.float64))
