@@ -20,6 +20,8 @@ Subclass `Node`, pass the inputs and the parameters to `Node.__init__`, and defi
   written with graph-building ops so that it can be differentiated again. A cotangent
   may have the output's shape: the gradient transform sums broadcasting away.
 """
+import functools
+
 import numpy as np
 
 from . import context
@@ -44,8 +46,9 @@ class Node:
         self.params = params
         for key, value in params.items():
             setattr(self, key, value)
-        self.shape = tuple(int(d) for d in self.infer_shape(*[c.shape for c in self.children]))
-        self.dtype = np.dtype(self.infer_dtype(*[c.dtype for c in self.children]))
+        self.shape = tuple(map(int, self.infer_shape(*[c.shape for c in self.children])))
+        dtype = self.infer_dtype(*[c.dtype for c in self.children])
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
         context.on_node_built(self)
 
     # --- rules an op overrides -------------------------------------------------------
@@ -222,6 +225,11 @@ def as_nodes(*values):
 
 def float_dtype(*dtypes):
     """numpy promotion of `dtypes`, made floating (integers and booleans give float64)."""
+    return _float_dtype(dtypes)
+
+
+@functools.lru_cache(maxsize=None)  # few distinct dtype tuples; promotion is slow in numpy
+def _float_dtype(dtypes):
     if not dtypes:
         return np.dtype(np.float64)
     result = np.result_type(*dtypes)
@@ -230,6 +238,9 @@ def float_dtype(*dtypes):
 
 def broadcast_shapes(op, shapes):
     """numpy broadcasting of `shapes`; raises ValueError naming `op` and its operands."""
+    first = shapes[0] if shapes else ()
+    if all(s == first for s in shapes):  # the common case, without numpy's overhead
+        return first
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:

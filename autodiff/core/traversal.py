@@ -5,27 +5,28 @@ from .node import Node
 def topo_sort(outputs):
     """All nodes that `outputs` depend on, children before parents, each once.
 
-    Iterative depth-first search, so a chain of any depth works.
+    Iterative depth-first search, so a chain of any depth works. A node is marked when it
+    is first pushed; graphs are acyclic (nodes are immutable), so that is enough.
     """
     if isinstance(outputs, Node):
         outputs = [outputs]
-    order, done, on_stack = [], set(), set()
+    order, seen = [], set()
     for root in outputs:
-        if id(root) in done:
+        if id(root) in seen:
             continue
-        stack = [(root, iter(root.children))]
-        on_stack.add(id(root))
+        seen.add(id(root))
+        stack = [(root, 0)]
         while stack:
-            node, children = stack[-1]
-            for child in children:
-                if id(child) not in done and id(child) not in on_stack:
-                    on_stack.add(id(child))
-                    stack.append((child, iter(child.children)))
-                    break
+            node, i = stack[-1]
+            children = node.children
+            if i < len(children):
+                stack[-1] = (node, i + 1)
+                child = children[i]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
             else:
                 stack.pop()
-                on_stack.discard(id(node))
-                done.add(id(node))
                 order.append(node)
     return order
 

@@ -10,6 +10,7 @@ in a buffer), the constants, and the point after which each slot can be freed.
 import numpy as np
 
 from ..core.node import Node, Variable, Constant, check_value_shape
+from ..core.gcpause import gc_paused
 from ..core.traversal import topo_sort
 
 
@@ -39,6 +40,10 @@ class Function:
     """A fixed evaluation schedule for `outputs`; call it with values for `inputs`."""
 
     def __init__(self, outputs, inputs=(), feed=None):
+        with gc_paused():
+            self._plan(outputs, inputs, feed)
+
+    def _plan(self, outputs, inputs, feed):
         self.single = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single else list(outputs)
         for i, out in enumerate(self.outputs):
@@ -54,38 +59,40 @@ class Function:
                 raise TypeError(f"feed keys must be Variables; got {var!r}")
             fed[id(var)] = _as_value(var, value)
         order = topo_sort(self.outputs)
-        slot = {id(node): i for i, node in enumerate(order)}
         self.size = len(order)
-        self.nodes = order
-        self.output_slots = [slot[id(out)] for out in self.outputs]
-        self.input_slots = [slot.get(id(v)) for v in self.inputs]
+        self.nodes = order  # slot i holds the value of nodes[i]
+        slot = {}
+        last_use = list(range(len(order)))  # slot -> the step index that reads it last
         inputs_ids = {id(v) for v in self.inputs}
-        self.leaves = []     # (slot, leaf) read at each call
+        self.leaves = []     # (slot, Variable) read at each call
         self.constants = []  # (slot, value) fixed
-        self.steps = []      # (kernel, argument slots, output slot, slots to free, node)
-        last_use = {}
-        for node in order:
-            for child in node.children:
-                last_use[slot[id(child)]] = slot[id(node)]
-        keep = set(self.output_slots)
-        frees = {}
-        for s, user in last_use.items():
-            if s not in keep:
-                frees.setdefault(user, []).append(s)
-        for node in order:
-            s = slot[id(node)]
+        ops = []             # (slot, node, argument slots)
+        for s, node in enumerate(order):
+            slot[id(node)] = s
             if id(node) in fed:
                 self.constants.append((s, fed[id(node)]))
+            elif node.children:
+                args = tuple([slot[id(c)] for c in node.children])
+                for a in args:
+                    last_use[a] = s
+                ops.append((s, node, args))
             elif isinstance(node, Constant):
                 self.constants.append((s, node.value))
             elif isinstance(node, Variable):
                 if id(node) not in inputs_ids:
                     self.leaves.append((s, node))
-            elif not node.children:
-                raise TypeError(f"{node!r} is a leaf that is neither a Variable nor a Constant")
             else:
-                self.steps.append((node.kernel(), tuple(slot[id(c)] for c in node.children),
-                                   s, tuple(frees.get(s, ())), node))
+                raise TypeError(f"{node!r} is a leaf that is neither a Variable nor a Constant")
+        self.output_slots = [slot[id(out)] for out in self.outputs]
+        self.input_slots = [slot.get(id(v)) for v in self.inputs]
+        frees = {}
+        keep = set(self.output_slots)
+        for s, user in enumerate(last_use):
+            if user != s and s not in keep:
+                frees.setdefault(user, []).append(s)
+        # (kernel, argument slots, output slot, slots to free after it, node)
+        self.steps = [(node.kernel(), args, s, tuple(frees.get(s, ())), node)
+                      for s, node, args in ops]
 
     def __call__(self, *values):
         if len(values) != len(self.inputs):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core import context
 from ..core.node import Node, Constant
+from ..core.gcpause import gc_paused
 from ..core.traversal import topo_sort
 from ..ops.elementwise import Add
 from ..ops.shape_ops import BroadcastTo, ReduceSumToShape
@@ -37,7 +38,8 @@ def grad(y, wrt, previous_grad=None):
         if not isinstance(w, Node):
             raise TypeError(f"grad: wrt[{i}] is a {type(w).__name__}, not a node")
     seed = _seed(y, previous_grad)
-    cotangents = backpropagate(y, seed, wrt)
+    with gc_paused():
+        cotangents = backpropagate(y, seed, wrt)
     return [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
 
 
