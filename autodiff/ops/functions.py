@@ -171,7 +171,7 @@ def mean(x, axis=None, keepdims=False):
     x = as_node(x)
     axes = normalize_axes(_Named("mean", x), axis, x.ndim)
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    return ew.Mul(sum(x, axis, keepdims), Constant(1.0 / max(count, 1), dtype=x.dtype))
+    return ew.Mul(sum(x, axis, keepdims), Constant(1.0 / count if count else np.nan, dtype=x.dtype))
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
