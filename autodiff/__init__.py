@@ -22,5 +22,6 @@ from .ops.functions import (add, subtract, multiply, divide, negative, power, ex
 from .runtime import evaluate, function, Function, EvaluationError
 from .transforms import grad
 from .testing import check_grad, GradientCheckError
+from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
 
 __version__ = "0.1.0"

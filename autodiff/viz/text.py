@@ -1,0 +1,111 @@
+"""Text views of a graph: `pretty` (infix, shared subexpressions named once) and
+`print_graph` (one node a line in topological order, for graphs too big to draw)."""
+from ..core.node import Node, Variable, Constant
+from ..core.traversal import topo_sort
+from ..ops import elementwise as ew
+from ..ops.einsum import Einsum
+from ..ops.shape_ops import MatMul, Transpose
+
+# precedence: higher binds tighter
+_CMP, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(6)
+
+_INFIX = {  # op class -> (symbol, precedence)
+    ew.Add: (" + ", _SUM), ew.Subtract: (" - ", _SUM),
+    ew.Mul: ("*", _PRODUCT), ew.Divide: ("/", _PRODUCT), MatMul: (" @ ", _PRODUCT),
+    ew.Pow: ("**", _POWER),
+    ew.Less: (" < ", _CMP), ew.LessEqual: (" <= ", _CMP), ew.Greater: (" > ", _CMP),
+    ew.GreaterEqual: (" >= ", _CMP), ew.Equal: (" == ", _CMP),
+}
+
+
+def pretty(nodes):
+    """The expression of `nodes` in infix form, e.g. ``x*y + exp(x + 3)``.
+
+    A non-leaf node used more than once is named once (``t1 = tanh(x); (1 - t1**2)*g``).
+    Several nodes give one expression per output, separated by ``; ``.
+    """
+    outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
+    order = topo_sort(outputs)
+    uses = {}
+    for node in order:
+        for child in node.children:
+            uses[id(child)] = uses.get(id(child), 0) + 1
+    text, bindings, counter = {}, [], 0
+    for node in order:
+        expr, prec = _format(node, text)
+        shared = uses.get(id(node), 0) > 1 and node.children and node not in outputs
+        if shared:
+            counter += 1
+            name = node.name or f"t{counter}"
+            bindings.append(f"{name} = {expr}")
+            text[id(node)] = (name, _ATOM)
+        else:
+            text[id(node)] = (expr, prec)
+    return "; ".join(bindings + [text[id(o)][0] for o in outputs])
+
+
+def _leaf_text(node):
+    if isinstance(node, Constant):
+        value = node.value
+        if value.size == 1:
+            v = value.item()
+            return (repr(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(v)), \
+                _ATOM if v >= 0 else _UNARY
+        return f"const{node.shape}", _ATOM
+    return node.name or f"<{type(node).__name__}{node.shape}>", _ATOM
+
+
+def _format(node, text):
+    if not node.children:
+        return _leaf_text(node)
+
+    def arg(child, prec, right=False):
+        s, p = text[id(child)]
+        return f"({s})" if p < prec or (right and p == prec) else s
+
+    cls = type(node)
+    if cls in _INFIX:
+        symbol, prec = _INFIX[cls]
+        if cls is ew.Pow:  # right-associative
+            return arg(node.children[0], prec + 1) + symbol + arg(node.children[1], prec), prec
+        parts = [arg(node.children[0], prec)] + [arg(c, prec, right=True)
+                                                 for c in node.children[1:]]
+        if cls is ew.Add and len(parts) > 1:  # a + -b reads as a - b
+            return symbol.join(parts).replace("+ -", "- "), prec
+        return symbol.join(parts), prec
+    if cls is ew.Negate:
+        return "-" + arg(node.children[0], _UNARY + 1), _UNARY
+    if cls is Transpose:
+        return arg(node.children[0], _ATOM) + ".T", _ATOM
+    args = [text[id(c)][0] for c in node.children]
+    if isinstance(node, Einsum):
+        return f"einsum({node.op_str!r}, {', '.join(args)})", _ATOM
+    params = [f"{k}={v!r}" for k, v in node.params.items() if k != "strong_zero"]
+    return f"{node.label}({', '.join(args + params)})", _ATOM
+
+
+def print_graph(nodes, file=None):
+    """Print one node a line in topological order (like a jaxpr) and return the text.
+
+    ``%3 = tanh %2    # (3,) float64``: each line names the node's slot, its op, its
+    inputs' slots and parameters, and its shape, dtype and name.
+    """
+    outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
+    order = topo_sort(outputs)
+    slot = {id(n): i for i, n in enumerate(order)}
+    lines = []
+    for i, node in enumerate(order):
+        if isinstance(node, Variable):
+            rhs = "Variable"
+        elif isinstance(node, Constant):
+            rhs = "Constant " + (repr(node.value.tolist()) if node.value.size <= 4 else "...")
+        else:
+            params = " ".join(f"{k}={v!r}" for k, v in node.params.items())
+            rhs = " ".join([node.label] + [f"%{slot[id(c)]}" for c in node.children]
+                           + ([params] if params else []))
+        name = f" {node.name}" if node.name else ""
+        lines.append(f"%{i} = {rhs}    # {node.shape} {node.dtype}{name}")
+    lines.append("return " + ", ".join(f"%{slot[id(o)]}" for o in outputs))
+    out = "\n".join(lines)
+    print(out, file=file)
+    return out
