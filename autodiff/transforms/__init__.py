@@ -1,2 +1,3 @@
-"""Graph-to-graph transformations: derivatives."""
+"""Graph-to-graph transformations: derivatives and checkpointing."""
 from .grad import grad
+from .checkpoint import checkpoint, Checkpoint

@@ -43,8 +43,12 @@ def grad(y, wrt, previous_grad=None):
     return [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
 
 
-def backpropagate(y, seed, wrt):
-    """Map each node of `wrt` reached from `y` to its total cotangent node."""
+def backpropagate(y, seed, wrt, stop_at_wrt=False):
+    """Map each node of `wrt` reached from `y` to its cotangent node.
+
+    With `stop_at_wrt`, the nodes of `wrt` are treated as leaves (partial derivatives:
+    nothing flows through them to their own inputs), as a derivative rule needs.
+    """
     order = topo_sort([y])
     on_path = set(map(id, wrt))
     for node in order:  # children come first, so one pass finds every node reaching wrt
@@ -60,6 +64,8 @@ def backpropagate(y, seed, wrt):
         g = terms[0] if len(terms) == 1 else _add_all(terms, node)
         if id(node) in wanted:
             result[node] = g
+            if stop_at_wrt:
+                continue
         if not node.children or not node.differentiable:
             continue
         with context.derivative_of(node):

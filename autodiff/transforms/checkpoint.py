@@ -1,0 +1,73 @@
+"""Checkpointing: a function of nodes becomes one node that stores no intermediates.
+
+``cell = ad.checkpoint(fn)``; ``y = cell(h, x)`` builds a single `Checkpoint` node. Its
+value is computed by running `fn`'s graph on private placeholder Variables with a compiled
+schedule that frees every intermediate after its last use. Its derivative rule calls `fn`
+again on the node's real inputs and differentiates that fresh graph: the intermediates are
+recomputed during the backward pass instead of being kept from the forward one. Because the
+rule is built from ordinary nodes, higher orders work as everywhere else.
+
+`fn` must be a pure function of its node arguments (it may read Variables it closes over,
+such as parameters: those are inputs of the inner graph too, and get their gradients).
+"""
+import functools
+
+from ..core.node import Node, Variable, as_node
+from ..core.traversal import topo_sort
+from ..runtime.evaluate import Function
+from .grad import backpropagate
+
+
+class Checkpoint(Node):
+    """One node standing for ``fn(*inputs)`` (see module docstring)."""
+
+    op_label = "checkpoint"
+
+    def __init__(self, fn, *inputs, name=None):
+        inputs = [as_node(i) for i in inputs]
+        placeholders = [Variable.__new__(Variable) for _ in inputs]
+        for p, i in zip(placeholders, inputs):
+            p._value = None
+            p.shape, p.dtype, p.name, p.children, p.params = i.shape, i.dtype, i.name, (), {}
+            p.scope, p.derivative_of = (), None
+        inner = fn(*placeholders)
+        if not isinstance(inner, Node):
+            raise TypeError(f"checkpoint: {getattr(fn, '__name__', fn)} must return one node, "
+                            f"got {type(inner).__name__}")
+        # Variables the function closes over (parameters) are inputs of this node too.
+        captured = [n for n in topo_sort(inner)
+                    if isinstance(n, Variable) and all(n is not p for p in placeholders)]
+        self._inner = inner
+        self._placeholders = placeholders
+        self._function = Function(inner, inputs=placeholders)
+        super().__init__(*inputs, *captured, name=name or getattr(fn, "__name__", None),
+                         fn=fn, n_inputs=len(inputs))
+
+    def infer_shape(self, *shapes):
+        return self._inner.shape
+
+    def infer_dtype(self, *dtypes):
+        return self._inner.dtype
+
+    def key(self):
+        return (Checkpoint, id(self))  # opaque: never merged with another call
+
+    def forward(self, *values):
+        return self._function(*values[:self.n_inputs])
+
+    def vjp(self, g):
+        inputs = self.children[:self.n_inputs]
+        rebuilt = self.fn(*inputs)  # recomputation: a fresh graph on the real inputs
+        # A node may be a child twice (passed twice, or passed and also captured); its
+        # total cotangent goes to its first occurrence only.
+        unique = list({id(c): c for c in self.children}.values())
+        partials = backpropagate(rebuilt, g, unique, stop_at_wrt=True)
+        return [partials.pop(c, None) for c in self.children]
+
+
+def checkpoint(fn):
+    """Decorator: calls of `fn` on nodes become single `Checkpoint` nodes."""
+    @functools.wraps(fn)
+    def wrapper(*inputs, name=None):
+        return Checkpoint(fn, *inputs, name=name)
+    return wrapper
