@@ -66,7 +66,9 @@ def einsum_operand_cotangent(node, k, g):
     broadcast = {label for label, dim in zip(subs, operand.shape) if dim != node.sizes[label]}
     wanted = "".join(label for label in unique if label not in broadcast)
     others = [(node.inputs[i], c) for i, c in enumerate(node.children) if i != k]
-    available = set(node.output).union(*[s for s, _ in others]) if others else set(node.output)
+    # a label only some size-1 (broadcast) operand carries comes back by broadcasting
+    available = set(node.output).union(*[
+        {l for l, d in zip(s, c.shape) if d == node.sizes[l]} for s, c in others])
     computed = "".join(label for label in wanted if label in available)
     in_subs = ",".join([node.output] + [s for s, _ in others])
     if in_subs == computed:
@@ -157,11 +159,16 @@ def parse(op_str, shapes, operands):
         output = ell + "".join(sorted(l for l, c in counts.items() if c == 1 and l not in ell))
     sizes = {}
     for part, shape in zip(expanded, shapes):
+        own = {}
         for label, dim in zip(part, shape):
-            old = sizes.get(label, 1)
-            if dim != old and dim != 1 and old != 1:
+            if own.setdefault(label, dim) != dim:  # a repeated label is a diagonal
+                fail(f"label {label!r} repeats in operand subscripts {part!r} with sizes "
+                     f"{own[label]} and {dim}; a diagonal needs equal sizes")
+            old = sizes.get(label)
+            if old is None or old == 1:
+                sizes[label] = dim
+            elif dim != old and dim != 1:  # only size 1 broadcasts (0 is a real size)
                 fail(f"label {label!r} has size {old} in one operand and {dim} in another")
-            sizes[label] = max(old, dim)
     for label in set(output) - set(sizes):
         sizes[label] = 1
     return expanded, output, sizes
@@ -183,17 +190,21 @@ def make_plan(inputs, output, sizes, shapes):
         prepared.append(kept)
     if len(prepared) == 1:
         return ("single", prep_steps, _single_operand_step(prepared[0], output, ()))
-    path = _contraction_path(prepared, output, sizes)
-    pair_steps, current = [], list(prepared)
-    for i, j in path:
-        a, b = current[i], current[j]
-        remaining = [s for n, s in enumerate(current) if n not in (i, j)]
-        needed = set(output).union(*remaining) if remaining else set(output)
-        step, result = _pair_step(a, b, needed, sizes)
-        pair_steps.append((i, j, step))
-        current = remaining + [result]
-    final = _single_operand_step(current[0], output, ())
+    pair_steps, labels = [], list(prepared)
+    for a, b in pairwise_order(prepared, output, sizes):
+        live = [labels[i] for i in _live_after(len(prepared), pair_steps, a, b)]
+        needed = set(output).union(*live)
+        step, result = _pair_step(labels[a], labels[b], needed, sizes)
+        pair_steps.append((a, b, step))
+        labels.append(result)
+    final = _single_operand_step(labels[-1], output, ())
     return ("pairs", prep_steps, pair_steps, final)
+
+
+def _live_after(n, done, a, b):
+    """Operand ids (inputs 0..n-1, then one per step) still unconsumed after step (a, b)."""
+    consumed = {a, b}.union(*[(x, y) for x, y, _ in done])
+    return [i for i in range(n + len(done)) if i not in consumed]
 
 
 def run_plan(plan, values):
@@ -202,12 +213,11 @@ def run_plan(plan, values):
         _, prep, final = plan
         return _run_single(final, _run_single(prep[0], values[0]))
     _, prep, pairs, final = plan
-    current = [_run_single(p, v) for p, v in zip(prep, values)]
-    for i, j, step in pairs:
-        a, b = current[i], current[j]
-        current = [v for n, v in enumerate(current) if n not in (i, j)]
-        current.append(_run_pair(step, a, b))
-    return _run_single(final, current[0])
+    operands = [_run_single(p, v) for p, v in zip(prep, values)]
+    for a, b, step in pairs:  # step t's result gets id len(values) + t
+        operands.append(_run_pair(step, operands[a], operands[b]))
+        operands[a] = operands[b] = None  # free what is consumed
+    return _run_single(final, operands[-1])
 
 
 def _single_operand_step(subs, out, squeeze):
@@ -238,15 +248,29 @@ def _run_single(step, x):
     return x
 
 
-def _contraction_path(inputs, output, sizes):
-    """Pairwise contraction order minimising flops, via numpy.einsum_path."""
-    if len(inputs) == 2:
+def pairwise_order(inputs, output, sizes):
+    """The cheapest contraction order, as pairs of operand ids.
+
+    Ids 0..n-1 are the inputs; the result of the t-th pair gets id n + t. The order comes
+    from numpy.einsum_path, whose groups of three or more operands are split into pairs.
+    """
+    n = len(inputs)
+    if n == 2:
         return [(0, 1)]
     dummies = [np.lib.stride_tricks.as_strided(np.zeros(1), [sizes[l] for l in s],
                                                [0] * len(s)) for s in inputs]
-    strategy = "optimal" if len(inputs) <= 4 else "greedy"
+    strategy = "optimal" if n <= 4 else "greedy"
     path = np.einsum_path(",".join(inputs) + "->" + output, *dummies, optimize=strategy)[0]
-    return [tuple(sorted(p)) for p in path[1:]]
+    current, pairs = list(range(n)), []
+    for group in path[1:]:
+        ids = [current[i] for i in group]
+        current = [c for i, c in enumerate(current) if i not in group]
+        acc = ids[0]
+        for other in ids[1:]:
+            pairs.append((acc, other))
+            acc = n + len(pairs) - 1
+        current.append(acc)
+    return pairs
 
 
 def _pair_step(a, b, needed, sizes):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.node import Node, Constant, as_node, as_nodes
 from . import elementwise as ew
-from .einsum import Einsum, LETTERS, parse, _contraction_path
+from .einsum import Einsum, LETTERS, parse, pairwise_order
 from .losses import SoftmaxCEWithLogits, SigmoidCEWithLogits  # noqa: F401 (re-export)
 from .reductions import ReduceMax, Prod, LogSumExp, Softmax
 from .shape_ops import (Reshape, BroadcastTo, Concat, Pad, Slice, Transpose, MatMul,
@@ -296,15 +296,18 @@ def einsum(subscripts, *operands, name=None):
         return Einsum(subscripts, *operands, name=name)
     subscripts = subscripts.replace(" ", "")
     inputs, output, sizes = parse(subscripts, [o.shape for o in operands], operands)
-    current = list(zip(inputs, operands))
-    for i, j in _contraction_path(inputs, output, sizes):
-        (sa, a), (sb, b) = current[i], current[j]
-        current = [c for n, c in enumerate(current) if n not in (i, j)]
-        needed = set(output).union(*[s for s, _ in current])
-        last = not current
+    pairs = pairwise_order(inputs, output, sizes)
+    items = list(zip(inputs, operands))  # id -> (labels, node); pair t's result is id n + t
+    consumed = set()
+    for t, (a, b) in enumerate(pairs):
+        consumed.update((a, b))
+        (sa, na), (sb, nb) = items[a], items[b]
+        live = [items[i][0] for i in range(len(items)) if i not in consumed]
+        last = t == len(pairs) - 1
+        needed = set(output).union(*live)
         result = output if last else "".join(l for l in dict.fromkeys(sa + sb) if l in needed)
-        current.append((result, Einsum(f"{sa},{sb}->{result}", a, b, name=name if last else None)))
-    return current[0][1]
+        items.append((result, Einsum(f"{sa},{sb}->{result}", na, nb, name=name if last else None)))
+    return items[-1][1]
 
 
 def matmul(a, b):
