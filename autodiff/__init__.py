@@ -20,7 +20,8 @@ from .ops.functions import (add, subtract, multiply, divide, negative, power, ex
                             einsum, matmul, dot, tensordot, outer, trace, diagonal, zeros_like,
                             ones_like, index)
 from .runtime import evaluate, function, Function, EvaluationError
-from .transforms import grad, checkpoint, Checkpoint
+from .transforms import grad, checkpoint, Checkpoint, jvp, derivative, jacobian, hessian, hvp
+from .rewrite import simplify
 from .testing import check_grad, GradientCheckError
 from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
 

@@ -6,7 +6,7 @@ computed in the numerically stable forms (the maximum subtracted before exponent
 import numpy as np
 
 from ..core.node import Node
-from .elementwise import Mul, Subtract, Exp, Equal, Divide, strong_mul
+from .elementwise import Mul, Subtract, Exp, Equal, Divide, Cast, strong_mul
 from .shape_ops import normalize_axes, Reshape, ReduceSumKeepDims
 
 
@@ -46,7 +46,7 @@ class ReduceMax(Reduction):
 
     def vjp(self, g):
         x = self.children[0]
-        is_max = Equal(x, self.expand(self))
+        is_max = Cast(Equal(x, self.expand(self)), self.dtype)
         count = ReduceSumKeepDims(is_max, self.axis)
         return [Mul(Divide(self.expand(g), count), is_max)]
 

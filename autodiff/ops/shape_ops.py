@@ -144,13 +144,18 @@ class ReduceSumKeepDims(Node):
         return tuple(1 if i in self.axes else d for i, d in enumerate(shape))
 
     def infer_dtype(self, dtype):
-        return dtype
+        return sum_dtype(dtype)
 
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=True)
 
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
+
+
+def sum_dtype(dtype):
+    """numpy's dtype for a sum: booleans and small integers accumulate in the default int."""
+    return np.zeros(1, dtype).sum().dtype
 
 
 def _is_basic_index(item):

@@ -18,13 +18,30 @@ class EvaluationError(RuntimeError):
     """A node's forward computation failed; the message names the node."""
 
 
-def evaluate(nodes, feed=None):
+def evaluate(nodes, feed=None, simplify="auto"):
     """Values of `nodes` (a node or a list of nodes) for the current Variable values.
 
-    `feed` maps Variables to values used for this call only. Shared subgraphs are computed
-    once. Returns an array for a single node, else a list of arrays.
+    `feed` maps Variables to values used for this call only. The plan (and simplified
+    graph) is made on the first call and kept on the first node, so evaluating the same
+    nodes again costs only the computation. Returns an array for a single node, else a
+    list of arrays.
+
+    `simplify`: True or False, or "auto" (the default): simplify when the graph holds
+    derivatives of derivatives, where graphs grow fast and rewriting pays; a first-order
+    graph built anew each step runs as built, with no rewriting cost per step.
     """
-    return Function(nodes, feed=feed)()
+    outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
+    if not outputs:
+        return []
+    feed = dict(feed or {})
+    key = (isinstance(nodes, Node), tuple(map(id, outputs)), tuple(map(id, feed)), simplify)
+    plans = getattr(outputs[0], "_plans", None)
+    if plans is None:
+        plans = outputs[0]._plans = {}
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = Function(nodes, inputs=list(feed), simplify=simplify)
+    return plan(*feed.values())
 
 
 def function(outputs, inputs=()):
@@ -37,27 +54,31 @@ def function(outputs, inputs=()):
 
 
 class Function:
-    """A fixed evaluation schedule for `outputs`; call it with values for `inputs`."""
+    """A fixed evaluation schedule for `outputs`; call it with values for `inputs`.
 
-    def __init__(self, outputs, inputs=(), feed=None):
+    The outputs are simplified first (`ad.simplify`) unless ``simplify=False``;
+    ``simplify="auto"`` simplifies only graphs holding derivatives of derivatives.
+    """
+
+    def __init__(self, outputs, inputs=(), simplify=True):
         with gc_paused():
-            self._plan(outputs, inputs, feed)
+            self._plan(outputs, inputs, simplify)
 
-    def _plan(self, outputs, inputs, feed):
+    def _plan(self, outputs, inputs, simplify):
         self.single = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single else list(outputs)
         for i, out in enumerate(self.outputs):
             if not isinstance(out, Node):
                 raise TypeError(f"outputs[{i}] is a {type(out).__name__}, not a node")
+        if simplify == "auto":
+            simplify = _has_higher_order_nodes(self.outputs)
+        if simplify:
+            from ..rewrite import simplify as simplify_graph
+            self.outputs = simplify_graph(self.outputs)
         self.inputs = list(inputs)
         for v in self.inputs:
             if not isinstance(v, Variable):
-                raise TypeError(f"inputs must be Variables; got {v!r}")
-        fed = {}
-        for var, value in (feed or {}).items():
-            if not isinstance(var, Variable):
-                raise TypeError(f"feed keys must be Variables; got {var!r}")
-            fed[id(var)] = _as_value(var, value)
+                raise TypeError(f"inputs (and feed keys) must be Variables; got {v!r}")
         order = topo_sort(self.outputs)
         self.size = len(order)
         self.nodes = order  # slot i holds the value of nodes[i]
@@ -69,9 +90,7 @@ class Function:
         ops = []             # (slot, node, argument slots)
         for s, node in enumerate(order):
             slot[id(node)] = s
-            if id(node) in fed:
-                self.constants.append((s, fed[id(node)]))
-            elif node.children:
+            if node.children:
                 args = tuple([slot[id(c)] for c in node.children])
                 for a in args:
                     last_use[a] = s
@@ -126,3 +145,9 @@ def _as_value(var, value):
     array = np.asarray(value)
     check_value_shape(var, array)
     return array.astype(var.dtype, copy=False)
+
+
+def _has_higher_order_nodes(outputs):
+    """True when some node was built by differentiating a derivative node."""
+    return any(n.derivative_of is not None and n.derivative_of.derivative_of is not None
+               for n in topo_sort(outputs))

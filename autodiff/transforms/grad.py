@@ -13,6 +13,8 @@
 An op with no rule raises NotImplementedError naming the op; a non-differentiable op
 (comparisons) contributes nothing, like a constant.
 """
+import warnings
+
 import numpy as np
 
 from ..core import context
@@ -40,7 +42,26 @@ def grad(y, wrt, previous_grad=None):
     seed = _seed(y, previous_grad)
     with gc_paused():
         cotangents = backpropagate(y, seed, wrt)
-    return [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+    grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+    _warn_if_large(grads, y)
+    return grads
+
+
+#: grad warns when the derivative graph it returns has more nodes than this, and more
+#: than GROWTH_WARNING times its forward (non-derivative) part: the signature of nesting.
+GRAPH_SIZE_WARNING = 20_000
+GROWTH_WARNING = 4
+
+
+def _warn_if_large(grads, y):
+    nodes = topo_sort(grads)
+    size = len(nodes)
+    forward = sum(1 for n in nodes if n.derivative_of is None)
+    if size > GRAPH_SIZE_WARNING and size > GROWTH_WARNING * forward:
+        warnings.warn(
+            f"the derivative graph has {size} nodes. Nested derivatives grow fast: "
+            f"ad.simplify(...) after each grad, or ad.derivative(y, x, n) for an elementwise "
+            f"function, keeps them small", stacklevel=3)
 
 
 def backpropagate(y, seed, wrt, stop_at_wrt=False):

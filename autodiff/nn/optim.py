@@ -1,0 +1,315 @@
+"""Optimisers with PyTorch's update rules, over numpy gradient values.
+
+Contract
+--------
+* ``opt = Adam(params, lr=...)`` takes a list of Variables (``model.parameters()``).
+  ``opt.step(grads)`` takes one gradient value (numpy array, or None to skip that
+  parameter) per parameter, in the same order, and updates each ``param.value`` in place
+  (arrays previously read from ``param.value`` see the change, as PyTorch's ``.data``).
+  Every gradient is checked before any parameter changes.
+* Each rule is PyTorch's single-tensor algorithm with the same defaults, in the same
+  order of floating-point operations, so trajectories agree with ``torch.optim`` to
+  rounding. The first step updates the parameters (there is no warm-up no-op).
+* Hyperparameters are attributes (``opt.lr = 1e-4`` changes the learning rate).
+* ``state_dict()`` is a flat dict of numpy arrays (``"type"``, ``"hyper.<name>"``,
+  ``"state.<i>.<buffer>"``), so it saves in the same ``.npz`` as the model
+  (``model.save(path, optimizer=opt)``); ``load_state_dict`` checks it completely before
+  changing anything, and training resumes exactly.
+"""
+import numpy as np
+
+from ..core.node import Variable
+
+
+class Optimizer:
+    """Base class: parameter list, per-parameter state, checked `step`, state save/load.
+
+    A subclass lists its `hyperparameters` (constructor keywords, in order) and its
+    per-parameter `buffers` (arrays shaped like the parameter), and writes `update`.
+    """
+
+    hyperparameters = ()
+    buffers = ()
+
+    def __init__(self, params, **hyper):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(params):
+            if not isinstance(p, Variable):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is {p!r}, not a Variable")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"{type(self).__name__}: a parameter appears more than once")
+        for name, value in hyper.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got {value}")
+        self.params = params
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.state = [{} for _ in params]  # per parameter: "step" (int) and buffers
+
+    def step(self, grads):
+        """Update every parameter from its gradient value (None: leave it unchanged)."""
+        grads = list(grads)
+        if len(grads) != len(self.params):
+            raise ValueError(f"{type(self).__name__}.step: got {len(grads)} gradients for "
+                             f"{len(self.params)} parameters")
+        work = []
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
+                continue
+            g = np.asarray(g)
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.step: gradient {i} has shape "
+                                 f"{g.shape}, parameter {p.describe()} has shape {p.shape}")
+            if np.may_share_memory(g, p.value):  # the parameter changes in place below
+                g = g.copy()
+            work.append((p.value, g.astype(p.dtype, copy=False), self.state[i]))
+        for param, grad, state in work:
+            self.update(param, grad, state)
+
+    def update(self, param, grad, state):
+        """Update the array `param` in place from `grad`, reading and writing `state`."""
+        raise NotImplementedError
+
+    # --- state -------------------------------------------------------------------------
+    def state_dict(self):
+        """The optimiser's state as a flat dict of numpy arrays (copies)."""
+        out = {"type": np.array(type(self).__name__)}
+        for name in self.hyperparameters:
+            out[f"hyper.{name}"] = np.array(getattr(self, name))
+        for i, state in enumerate(self.state):
+            for key, value in state.items():
+                out[f"state.{i}.{key}"] = np.array(value, copy=True)
+        return out
+
+    def load_state_dict(self, state):
+        """Restore a `state_dict` (hyperparameters and buffers); raises ValueError, changing
+        nothing, if it belongs to another optimiser type or other parameters."""
+        self.prepare_load(state)()
+
+    def prepare_load(self, state):
+        """Check `state` completely; return a function that applies it (used by
+        ``Module.load`` to check the model and the optimiser before changing either)."""
+        me = type(self).__name__
+        problems = []
+        kind = state.get("type")
+        if kind is None or str(np.asarray(kind)) != me:
+            problems.append(f"it is the state of {kind!s}, not of {me}")
+        hyper = {}
+        for name in self.hyperparameters:
+            if f"hyper.{name}" not in state:
+                problems.append(f"hyperparameter {name!r} is missing")
+                continue
+            value = np.asarray(state[f"hyper.{name}"])
+            if value.dtype.kind not in "biuf" or value.shape != np.shape(getattr(self, name)):
+                problems.append(f"hyperparameter {name!r} has the wrong shape or type")
+                continue
+            hyper[name] = _like(getattr(self, name), value)
+        per_param = [{} for _ in self.params]
+        for key, value in state.items():
+            if key == "type" or (key.startswith("hyper.") and key[6:] in self.hyperparameters):
+                continue
+            parts = key.split(".")
+            if len(parts) != 3 or parts[0] != "state" or not parts[1].isdigit() \
+                    or parts[2] not in self.buffers + ("step",):
+                problems.append(f"unexpected entry {key!r}")
+                continue
+            i, buffer = int(parts[1]), parts[2]
+            if i >= len(self.params):
+                problems.append(f"{key!r}: there are only {len(self.params)} parameters")
+                continue
+            value = np.asarray(value)
+            want = () if buffer == "step" else self.params[i].shape
+            if value.dtype.kind not in "biuf" or value.shape != want:
+                problems.append(f"{key!r}: shape {value.shape}, expected {want}")
+                continue
+            per_param[i][buffer] = int(value) if buffer == "step" else \
+                np.array(value, dtype=self.params[i].dtype)
+        if problems:
+            raise ValueError(f"{me}: cannot load optimizer state: " + "; ".join(problems)
+                             + ". Nothing was changed.")
+
+        def apply():
+            for name, value in hyper.items():
+                setattr(self, name, value)
+            self.state = per_param
+        return apply
+
+    def __repr__(self):
+        settings = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyperparameters)
+        return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
+
+
+def _like(current, value):
+    """`value` (a numpy array from a state dict) as the Python type of `current`."""
+    if isinstance(current, tuple):
+        return tuple(float(v) for v in value)
+    if isinstance(current, bool):
+        return bool(value)
+    if isinstance(current, int):
+        return int(value)
+    return float(value)
+
+
+class SGD(Optimizer):
+    """``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)``.
+
+    g = grad + weight_decay * p; with momentum, b = g on the first step, then
+    b = momentum * b + (1 - dampening) * g, and g = g + momentum * b (Nesterov) or g = b;
+    p = p - lr * g.
+    """
+
+    hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    buffers = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and zero dampening")
+        super().__init__(params, lr=float(lr), momentum=float(momentum),
+                         dampening=float(dampening), weight_decay=float(weight_decay),
+                         nesterov=bool(nesterov))
+
+    def update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(grad, copy=True)
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        param -= self.lr * grad
+
+
+class Adagrad(Optimizer):
+    """``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+    eps=1e-10)``: G += g*g; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(G) + eps)."""
+
+    hyperparameters = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    buffers = ("sum",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10):
+        super().__init__(params, lr=float(lr), lr_decay=float(lr_decay),
+                         weight_decay=float(weight_decay),
+                         initial_accumulator_value=float(initial_accumulator_value),
+                         eps=float(eps))
+
+    def update(self, param, grad, state):
+        if "sum" not in state:
+            state["sum"] = np.full_like(param, self.initial_accumulator_value)
+        state["step"] = step = state.get("step", 0) + 1
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        clr = self.lr / (1 + (step - 1) * self.lr_decay)
+        state["sum"] += grad * grad
+        std = np.sqrt(state["sum"]) + self.eps
+        param -= clr * (grad / std)
+
+
+class RMSprop(Optimizer):
+    """``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+    centered=False)``: v = alpha v + (1 - alpha) g*g; d = sqrt(v - m*m if centered else v)
+    + eps (m the running mean of g); p -= lr * g / d (through a momentum buffer if set)."""
+
+    hyperparameters = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    buffers = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False):
+        super().__init__(params, lr=float(lr), alpha=float(alpha), eps=float(eps),
+                         weight_decay=float(weight_decay), momentum=float(momentum),
+                         centered=bool(centered))
+
+    def update(self, param, grad, state):
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(param)
+            if self.momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(param)
+            if self.centered:
+                state["grad_avg"] = np.zeros_like(param)
+        state["step"] = state.get("step", 0) + 1
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        square_avg = state["square_avg"]
+        square_avg *= self.alpha
+        square_avg += (1 - self.alpha) * (grad * grad)
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - self.alpha) * (grad - grad_avg)  # PyTorch's lerp
+            avg = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
+        else:
+            avg = np.sqrt(square_avg) + self.eps
+        if self.momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += grad / avg
+            param -= self.lr * buf
+        else:
+            param -= self.lr * (grad / avg)
+
+
+class Adam(Optimizer):
+    """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+    amsgrad=False)``, PyTorch's form of the bias correction:
+
+    g += weight_decay p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g*g;
+    p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+    (with amsgrad, v is replaced by the running maximum of v).
+    """
+
+    hyperparameters = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False):
+        b1, b2 = (float(b) for b in betas)
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        super().__init__(params, lr=float(lr), betas=(b1, b2), eps=float(eps),
+                         weight_decay=float(weight_decay), amsgrad=bool(amsgrad))
+
+    def update(self, param, grad, state):
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(param)
+        state["step"] = step = state.get("step", 0) + 1
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            if self.decoupled:
+                param *= 1 - self.lr * self.weight_decay
+            else:
+                grad = grad + self.weight_decay * param
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)  # PyTorch's lerp
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * (grad * grad)
+        step_size = self.lr / (1 - beta1 ** step)
+        correction2_sqrt = np.sqrt(1 - beta2 ** step)
+        if self.amsgrad:
+            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            second = state["max_exp_avg_sq"]
+        else:
+            second = exp_avg_sq
+        denom = np.sqrt(second) / correction2_sqrt + self.eps
+        param -= step_size * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+    amsgrad=False)``: Adam with decoupled weight decay, p *= 1 - lr * weight_decay before
+    the Adam step (the decay is not part of the gradient)."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
