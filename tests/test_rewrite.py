@@ -1,0 +1,105 @@
+"""simplify: each rule checked for the structure it produces and for unchanged values."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import autodiff as ad
+from autodiff.ops import elementwise as ew
+
+
+@pytest.fixture
+def x():
+    return ad.Variable(np.array([0.5, -1.25, 2.0]), name="x")
+
+
+def same_values(a, b):
+    assert np.allclose(ad.evaluate(a, simplify=False), ad.evaluate(b, simplify=False),
+                       rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("build, check", [
+    (lambda x: x * 1, lambda s, x: s is x),                                       # x*1 -> x
+    (lambda x: x + 0, lambda s, x: s is x),                                       # x+0 -> x
+    (lambda x: -(-x), lambda s, x: s is x),                                       # --x -> x
+    (lambda x: x * 0, lambda s, x: isinstance(s, ad.Constant) and s.shape == (3,)),
+    (lambda x: x - x, lambda s, x: isinstance(s, ad.Constant) and not s.value.any()),
+    (lambda x: x / x, lambda s, x: isinstance(s, ad.Constant) and (s.value == 1).all()),
+    (lambda x: x * x * x, lambda s, x: isinstance(s, ew.Pow) and s.children[0] is x
+        and s.children[1].value == 3),                                            # x*x*x -> x**3
+    (lambda x: (x ** 2) ** 3, lambda s, x: isinstance(s, ew.Pow) and s.children[1].value == 6),
+    (lambda x: (x + x) + 3 * x, lambda s, x: isinstance(s, ew.Mul)
+        and s.children[0].value == 5 and s.children[1] is x),                     # 5*x
+    (lambda x: 2 * x - x * 2, lambda s, x: isinstance(s, ad.Constant)),           # 0
+    (lambda x: (x + 1) * (x - 1), lambda s, x: isinstance(s, ew.Add)            # x**2 + -1
+        and {type(c) for c in s.children} == {ew.Pow, ad.Constant}),
+    (lambda x: ad.exp(x) * ad.exp(x), lambda s, x: isinstance(s, ew.Pow)),        # exp(x)**2
+    (lambda x: ad.reshape(ad.reshape(x, (3, 1)), (1, 3)),
+        lambda s, x: isinstance(s, ad.Reshape) and s.children[0] is x),
+    (lambda x: ad.where(x > 0, x, x), lambda s, x: s is x),
+    (lambda x: ad.Constant(2.0) * 3 + x, lambda s, x: isinstance(s, ew.Add)
+        and any(isinstance(c, ad.Constant) and c.value == 6 for c in s.children)),
+    (lambda x: ad.sum(ad.transpose(ad.outer(x, x))), lambda s, x:
+        sum(isinstance(n, ad.Einsum) for n in ad.topo_sort(s)) == 2),             # fused transpose
+    (lambda x: ad.einsum("i,i->", x, ad.Constant(np.ones(3))),
+        lambda s, x: isinstance(s, ad.Einsum) and len(s.children) == 1),         # ones dropped
+])
+def test_rule_structure_and_values(x, build, check):
+    y = build(x)
+    s = ad.simplify(y)
+    assert check(s, x), ad.pretty(s)
+    assert s.shape == y.shape and s.dtype == y.dtype
+    same_values(s, y)
+
+
+def test_equal_subgraphs_become_one_node(x):
+    a = ad.exp(x) * 2 + ad.sin(x)
+    b = ad.sin(x) + 2 * ad.exp(x)          # same sum, other order
+    sa, sb = ad.simplify([a, b])
+    assert sa is sb
+    assert ad.graph_size([sa, sb]) < ad.graph_size([a, b])
+
+
+def test_simplify_keeps_shapes_of_broadcast_constants():
+    v = ad.Variable(np.ones(()), name="v")
+    y = v * ad.Constant(np.ones((2, 3)))
+    s = ad.simplify(y)
+    assert s.shape == (2, 3)
+    same_values(s, y)
+
+
+def test_where_masking_survives_simplify():
+    x = ad.Variable(np.array([-1.0, 0.0, 4.0]), name="x")
+    g, = ad.grad(ad.where(x > 0, ad.sqrt(x), 0.0), [x])
+    assert np.array_equal(ad.evaluate(ad.simplify(g), simplify=False), [0, 0, 0.25])
+
+
+UNARY = [ad.sin, ad.cos, ad.tanh, ad.exp, lambda v: v * v, lambda v: -v, ad.sigmoid]
+BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+          lambda a, b: a * 2.5 - b, lambda a, b: (a + b) * (a - b)]
+
+
+@st.composite
+def expressions(draw):
+    x = ad.Variable(np.linspace(-1.5, 1.5, 4), name="x")
+    y = ad.Variable(np.linspace(0.5, -0.7, 4), name="y")
+    pool = [x, y, ad.Constant(2.0)]
+    for _ in range(draw(st.integers(2, 10))):
+        if draw(st.booleans()):
+            pool.append(draw(st.sampled_from(UNARY))(draw(st.sampled_from(pool))))
+        else:
+            pool.append(draw(st.sampled_from(BINARY))(draw(st.sampled_from(pool)),
+                                                      draw(st.sampled_from(pool))))
+    return pool[-1], x, y
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(expressions())
+def test_simplify_never_changes_values(case):
+    y, x, v = case
+    g = ad.grad(y, [x, v])
+    outputs = [y, *g, *ad.grad(g[0], [x, v])]
+    simplified = ad.simplify(outputs)
+    for a, b in zip(outputs, simplified):
+        assert b.shape == a.shape
+        assert np.allclose(ad.evaluate(a, simplify=False), ad.evaluate(b, simplify=False),
+                           rtol=1e-9, atol=1e-9)
