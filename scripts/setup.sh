@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One-time setup, safe to run again: the graphviz `dot` program (for pictures) and the
-# package with its test and example extras, installed in editable mode.
+# package in editable mode with the extras for `demo` (examples) or `test` (examples,
+# tests, and the reference libraries the tests compare against).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+MODE=${1:-test}
 
 if ! command -v dot >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
@@ -16,4 +18,9 @@ if ! command -v dot >/dev/null 2>&1; then
   fi
 fi
 
-"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test,examples]"
+case "$MODE" in
+  demo) EXTRAS="examples" ;;
+  test) EXTRAS="test,examples,oracles" ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
+"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"
