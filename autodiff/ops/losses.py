@@ -4,14 +4,16 @@ import numpy as np
 from ..core.node import Node, as_nodes, broadcast_shapes
 from .elementwise import Mul, Subtract, Negate, Sigmoid, strong_mul, Divide
 from .reductions import Softmax, LogSumExp, softmax, logsumexp
-from .shape_ops import Reshape
+from .shape_ops import Reshape, ReduceSumKeepDims
 
 
 class SoftmaxCEWithLogits(Node):
     """``SoftmaxCEWithLogits(labels, logits)``: cross-entropy of softmax(logits) against
     label distributions over the last axis; one value per row (shape ``logits.shape[:-1]``).
 
-    Value: logsumexp(z) - sum(labels * z). Gradient wrt logits: softmax(z) - labels.
+    Value: sum(labels * (logsumexp(z) - z)), the cross-entropy -sum(labels * log_softmax(z))
+    for any labels (not only distributions). Gradients: wrt logits
+    softmax(z) * sum(labels) - labels; wrt labels logsumexp(z) - z.
     """
 
     op_label = "softmax_ce"
@@ -27,14 +29,16 @@ class SoftmaxCEWithLogits(Node):
         return logits[:-1]
 
     def forward(self, labels, logits):
-        return logsumexp(logits, -1, False) - np.sum(labels * logits, axis=-1)
+        lse = logsumexp(logits, -1, True)
+        return np.sum(labels * (lse - logits), axis=-1)
 
     def vjp(self, g):
         labels, logits = self.children
         g_row = Reshape(g, g.shape + (1,))
         log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
+        total = ReduceSumKeepDims(labels, (labels.ndim - 1,))
         return [Negate(Mul(g_row, log_probs)),
-                Mul(g_row, Subtract(Softmax(logits, axis=-1), labels))]
+                Mul(g_row, Subtract(Mul(Softmax(logits, axis=-1), total), labels))]
 
 
 class SigmoidCEWithLogits(Node):

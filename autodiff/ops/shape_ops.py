@@ -303,6 +303,8 @@ class Pad(Node):
         return dtype
 
     def forward(self, x):
+        if not self.pad_width:  # a 0-d value has nothing to pad (numpy rejects width ())
+            return x
         return np.pad(x, self.pad_width, constant_values=self.constant_values)
 
     def vjp(self, g):
