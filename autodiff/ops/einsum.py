@@ -24,6 +24,11 @@ from ..core.node import Node, as_nodes, Constant
 
 LETTERS = string.ascii_letters
 
+# Parsed subscripts and plans by (subscripts, operand shapes). A pure memo: equal keys
+# always give equal plans, so sharing it between graphs cannot make them interfere.
+_PLANS = {}
+_MAX_PLANS = 4096
+
 
 class Einsum(Node):
     """``Einsum("ij,jk->ik", a, b)``: numpy's einsum as a graph node (see module docstring)."""
@@ -37,9 +42,15 @@ class Einsum(Node):
         super().__init__(*operands, name=name, op_str=op_str.replace(" ", ""))
 
     def infer_shape(self, *shapes):
-        spec = parse(self.op_str, shapes, self.children)
-        self.inputs, self.output, self.sizes = spec
-        self.plan = make_plan(self.inputs, self.output, self.sizes, shapes)
+        key = (self.op_str, shapes)
+        cached = _PLANS.get(key)
+        if cached is None:
+            inputs, output, sizes = parse(self.op_str, shapes, self.children)
+            cached = (inputs, output, sizes, make_plan(inputs, output, sizes, shapes))
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = cached
+        self.inputs, self.output, self.sizes, self.plan = cached
         return tuple(self.sizes[label] for label in self.output)
 
     def infer_dtype(self, *dtypes):

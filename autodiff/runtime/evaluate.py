@@ -103,6 +103,9 @@ class Function:
             else:
                 raise TypeError(f"{node!r} is a leaf that is neither a Variable nor a Constant")
         self.output_slots = [slot[id(out)] for out in self.outputs]
+        # outputs that are stored arrays (constants, Variable values) are returned as copies
+        stored = {s for s, _ in self.constants} | {s for s, _ in self.leaves}
+        self.stored_outputs = stored.intersection(self.output_slots)
         self.input_slots = [slot.get(id(v)) for v in self.inputs]
         frees = {}
         keep = set(self.output_slots)
@@ -137,7 +140,8 @@ class Function:
                 node = step[4]
                 raise EvaluationError(f"evaluating {node!r} failed: {type(err).__name__}: "
                                       f"{err}") from err
-        results = [buf[s] for s in self.output_slots]
+        results = [np.array(buf[s]) if s in self.stored_outputs else _owned(buf[s])
+                   for s in self.output_slots]
         return results[0] if self.single else results
 
 
@@ -151,3 +155,11 @@ def _has_higher_order_nodes(outputs):
     """True when some node was built by differentiating a derivative node."""
     return any(n.derivative_of is not None and n.derivative_of.derivative_of is not None
                for n in topo_sort(outputs))
+
+
+def _owned(value):
+    """`value`, copied when it is a view (which may look into a constant or a Variable's
+    value): a caller may change a result in place without corrupting later calls."""
+    if isinstance(value, np.ndarray) and (value.base is not None or not value.flags.writeable):
+        return value.copy()
+    return value

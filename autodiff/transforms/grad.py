@@ -43,8 +43,15 @@ def grad(y, wrt, previous_grad=None):
     with gc_paused():
         cotangents = backpropagate(y, seed, wrt)
     grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
-    _warn_if_large(grads, y)
+    if len(cotangents) and _may_be_large(y):
+        _warn_if_large(grads, y)
     return grads
+
+
+def _may_be_large(y):
+    """A cheap bound before the exact check: each derivative rule builds a handful of nodes
+    (under a dozen), so the gradient of a small `y` cannot reach the warning size."""
+    return len(topo_sort(y)) * 3 * GROWTH_WARNING > GRAPH_SIZE_WARNING
 
 
 #: grad warns when the derivative graph it returns has more nodes than this, and more
