@@ -24,5 +24,7 @@ from .transforms import grad, checkpoint, Checkpoint, jvp, derivative, jacobian,
 from .rewrite import simplify
 from .testing import check_grad, GradientCheckError
 from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
+from . import nn
+from .nn import Module
 
 __version__ = "0.1.0"

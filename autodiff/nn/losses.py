@@ -9,8 +9,8 @@ Contract
 * Class labels are either integer indices of shape ``logits.shape[:-1]``, given as a
   numpy array (gathered with integer-array indexing when the graph is built) or as a node
   (compared against ``arange(C)`` inside the graph, so labels can be a Variable fed at
-  every call of a compiled function), or probability rows of the logits' shape (one-hot
-  labels, or any distribution).
+  every call of a compiled function), or class probabilities of the logits' shape
+  (one-hot rows, smoothed labels).
 * ``ignore_index`` (integer labels) drops those rows; "mean" then averages over the rows
   kept, as PyTorch does.
 * All losses stay finite, with finite gradients, at logits of +-1e4: they use
@@ -47,10 +47,10 @@ def softmax_cross_entropy(logits, labels, reduction="mean", ignore_index=-100):
     """Cross-entropy of softmax(logits) against labels: ``F.cross_entropy(logits, labels)``.
 
     `logits` is (..., C). `labels` is integer indices of shape ``logits.shape[:-1]`` (a
-    numpy array, or a node holding integer values) or probabilities of the logits' shape
-    (each row a distribution, such as one-hot rows; the loss is logsumexp(z) -
-    sum(labels * z) per row, which is -sum(labels * log_softmax(z)) when rows sum to 1).
-    Per row: logsumexp(z) - z[label]. Rows whose label is `ignore_index` count for
+    numpy array, or a node holding integer values) or class probabilities of the logits'
+    shape (one-hot rows, smoothed labels; any non-negative weights). Per row:
+    logsumexp(z) - z[label] for indices, -sum(labels * log_softmax(z)) for probabilities
+    (the fused ``SoftmaxCEWithLogits`` op). Rows whose label is `ignore_index` count for
     nothing (integer labels only).
     """
     logits = as_node(logits)

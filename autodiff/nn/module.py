@@ -14,8 +14,9 @@ Contract
 * Calling a module only builds ordinary nodes: a built graph evaluates exactly as the
   same graph written with raw ops; modules add no work to evaluation.
 * Parameters are named by their dotted path (``"fc1.weight"``, ``"layers.0.bias"``)
-  when they are assigned and again at each top-level call, so pictures and error
-  messages say which parameter a leaf is. A name given by the user is kept, and an
+  when they are assigned and again at a module's first top-level call (which catches
+  modules appended to a list attribute), so pictures and error messages say which
+  parameter a leaf is. A name given by the user is kept, and an
   automatic name only ever grows by a prefix (a submodule called on its own does not
   rename its parameters back).
 * ``parameters()``, ``named_parameters()``, ``modules()``, ``named_modules()`` list in
@@ -91,8 +92,9 @@ class Module:
     def __call__(self, *args, **kwargs):
         counts = _call_counts.get()
         base = self.scope_base()
-        if counts is None:  # a top-level call: (re)name parameters by their paths
-            self._name_parameters()
+        if counts is None:  # a top-level call
+            if not self._top_calls:  # the first: name parameters added since assignment
+                self._name_parameters()
             n = self._top_calls + 1
             object.__setattr__(self, "_top_calls", n)
         else:
@@ -125,10 +127,17 @@ class Module:
                         _auto_name(var, f"{path}.{sub}")
 
     def _direct_members(self):
-        """(path, Variable or Module) for this module's own public attributes."""
+        """[(path, Variable or Module)] for this module's own public attributes."""
+        # called whenever parameters or modules are listed: kept free of generator layers
+        found = []
         for name, value in vars(self).items():
-            if not name.startswith("_"):
-                yield from _members(value, name)
+            if name[0] == "_":
+                continue
+            if isinstance(value, (Variable, Module)):
+                found.append((name, value))
+            elif isinstance(value, (list, tuple, dict)):
+                found.extend(_members(value, name))
+        return found
 
     def named_children(self):
         """[(path, module)] of the direct submodules, in attribute order."""
@@ -289,7 +298,7 @@ class Module:
 
 def _members(value, path):
     """(path, item) for every Variable or Module in `value` (itself, or inside lists,
-    tuples and dicts with string keys)."""
+    tuples and dicts with string or integer keys)."""
     if isinstance(value, (Variable, Module)):
         yield path, value
     elif isinstance(value, (list, tuple)):
@@ -297,7 +306,7 @@ def _members(value, path):
             yield from _members(item, f"{path}.{i}")
     elif isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str):
+            if isinstance(key, (str, int)):  # other keys make no dotted name: ignored
                 yield from _members(item, f"{path}.{key}")
 
 

@@ -24,7 +24,8 @@ class Sequential(Module):
     def _add(self, name, module):
         if not isinstance(module, Module):
             raise TypeError(f"Sequential: {module!r} is not a Module")
-        if name in self._names or name.startswith("_") or hasattr(type(self), name):
+        if name in self._names or not name or name.startswith("_") or "." in name \
+                or hasattr(type(self), name):
             raise ValueError(f"Sequential: invalid or repeated name {name!r}")
         self._names.append(name)
         setattr(self, name, module)

@@ -45,6 +45,14 @@ class _Cell(Module):
         y = einsum("...i,oi->...o", x, weight)
         return y if bias is None else y + bias
 
+    def _pre_activation(self, x, h):
+        """x W_ih^T + h W_hh^T + (b_ih + b_hh): the two biases are added to each other
+        first, a (hidden,)-sized node that is the same at every time step (so evaluation
+        shares it), leaving as many full-size additions as a single-bias cell has."""
+        z = einsum("...i,oi->...o", x, self.weight_ih) + \
+            einsum("...i,oi->...o", h, self.weight_hh)
+        return z if self.bias_ih is None else z + (self.bias_ih + self.bias_hh)
+
     def _zeros(self, x):
         shape = x.shape[:-1] + (self.hidden_size,)
         return Constant(np.zeros(shape, dtype=np.result_type(x.dtype, self.weight_ih.dtype)))
@@ -79,8 +87,7 @@ class RNNCell(_Cell):
         """x (batch, input), hx (batch, hidden) or None -> h' (batch, hidden)."""
         self._check_input(x)
         hx = self._zeros(x) if hx is None else hx
-        z = self._affine(x, self.weight_ih, self.bias_ih) + \
-            self._affine(hx, self.weight_hh, self.bias_hh)
+        z = self._pre_activation(x, hx)
         return tanh(z) if self.nonlinearity == "tanh" else relu(z)
 
     def extra_repr(self):
@@ -108,8 +115,7 @@ class LSTMCell(_Cell):
             h = c = self._zeros(x)
         else:
             h, c = hx
-        z = self._affine(x, self.weight_ih, self.bias_ih) + \
-            self._affine(h, self.weight_hh, self.bias_hh)
+        z = self._pre_activation(x, h)
         i, f = sigmoid(self._gate(z, 0)), sigmoid(self._gate(z, 1))
         g, o = tanh(self._gate(z, 2)), sigmoid(self._gate(z, 3))
         c_new = f * c + i * g
