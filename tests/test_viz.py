@@ -135,3 +135,26 @@ def test_print_graph_lists_nodes_in_order(expression):
         "%6 = + %2 %5    # () float64",
         "return %6",
     ])
+
+
+def test_module_scopes_are_labelled_clusters():
+    from autodiff import nn
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.Tanh(), nn.Linear(4, 2, rng=rng))
+    out = ad.sum(model(ad.Variable(np.ones((2, 3)), name="batch")))
+    source = ad.to_dot(out).source
+    assert 'label="0: Linear"' in source and 'label="2: Linear"' in source
+    assert 'label=Sequential' in source or 'label="Sequential"' in source
+
+
+def test_plot_graphs_example_writes_pictures(tmp_path):
+    import subprocess
+    import sys
+    import pathlib
+    script = pathlib.Path(__file__).resolve().parent.parent / "examples" / "plot_graphs.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    for name in ["expression", "expression_and_gradient", "two_layer_module",
+                 "two_layer_collapsed"]:
+        data = (tmp_path / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
