@@ -3,15 +3,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-
-
-def tanh_polynomials(n):
-    """P_k with d^k tanh = P_k(tanh): P_0 = t, P_{k+1} = P_k' (1 - t^2)."""
-    p, out = np.polynomial.Polynomial([0, 1]), []
-    for _ in range(n):
-        p = p.deriv() * np.polynomial.Polynomial([1, 0, -1])
-        out.append(p)
-    return out
+from closed_forms import tanh_polynomials
 
 
 @pytest.fixture
