@@ -9,12 +9,18 @@ from . import elementwise as ew
 from . import functions as F
 
 
+def _documented(method, doc):
+    method.__doc__ = doc
+    return method
+
+
 def _binary(fn):
-    return lambda self, other: fn(self, other)
+    return _documented(lambda self, other: fn(self, other), fn.__doc__)
 
 
 def _reflected(fn):
-    return lambda self, other: fn(other, self)
+    return _documented(lambda self, other: fn(other, self),
+                       f"Reflected form (other op self): {fn.__doc__}")
 
 
 def _no_truth_value(self):
@@ -35,23 +41,29 @@ METHODS = {
     "__truediv__": _binary(F.divide), "__rtruediv__": _reflected(F.divide),
     "__pow__": _binary(F.power), "__rpow__": _reflected(F.power),
     "__matmul__": _binary(F.matmul), "__rmatmul__": _reflected(F.matmul),
-    "__neg__": lambda self: ew.Negate(self),
-    "__pos__": lambda self: self,
-    "__abs__": lambda self: ew.Abs(self),
+    "__neg__": _documented(lambda self: ew.Negate(self), "-x."),
+    "__pos__": _documented(lambda self: self, "+x (the node itself)."),
+    "__abs__": _documented(lambda self: ew.Abs(self), "|x|."),
     "__lt__": _binary(ew.Less), "__le__": _binary(ew.LessEqual),
     "__gt__": _binary(ew.Greater), "__ge__": _binary(ew.GreaterEqual),
-    "__getitem__": lambda self, item: F.index(self, item),
+    "__getitem__": _documented(lambda self, item: F.index(self, item), F.index.__doc__),
     "__bool__": _no_truth_value,
     "__len__": _len,
-    "T": property(lambda self: F.transpose(self)),
-    "sum": lambda self, axis=None, keepdims=False: F.sum(self, axis, keepdims),
-    "mean": lambda self, axis=None, keepdims=False: F.mean(self, axis, keepdims),
-    "max": lambda self, axis=None, keepdims=False: F.max(self, axis, keepdims),
-    "min": lambda self, axis=None, keepdims=False: F.min(self, axis, keepdims),
-    "reshape": lambda self, *shape: F.reshape(
+    "T": property(lambda self: F.transpose(self), doc="The node with its axes reversed."),
+    "sum": _documented(lambda self, axis=None, keepdims=False: F.sum(self, axis, keepdims),
+                      F.sum.__doc__),
+    "mean": _documented(lambda self, axis=None, keepdims=False: F.mean(self, axis, keepdims),
+                       F.mean.__doc__),
+    "max": _documented(lambda self, axis=None, keepdims=False: F.max(self, axis, keepdims),
+                      F.max.__doc__),
+    "min": _documented(lambda self, axis=None, keepdims=False: F.min(self, axis, keepdims),
+                      F.min.__doc__),
+    "reshape": _documented(lambda self, *shape: F.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape),
-    "transpose": lambda self, *axes: F.transpose(
+        "x.reshape(2, 3) or x.reshape((2, 3)): " + F.reshape.__doc__),
+    "transpose": _documented(lambda self, *axes: F.transpose(
         self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None),
+        "x.transpose(1, 0) or x.transpose((1, 0)): " + F.transpose.__doc__),
     "dot": _binary(F.dot),
 }
 
