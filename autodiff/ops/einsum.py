@@ -59,6 +59,9 @@ class Einsum(Node):
     def forward(self, *values):
         return run_plan(self.plan, values)
 
+    def kernel(self):
+        return matrix_product_kernel(self.plan) or self.forward
+
     @property
     def subscripts(self):
         """The normalised subscripts: explicit labels, explicit output."""
@@ -229,6 +232,27 @@ def run_plan(plan, values):
         operands.append(_run_pair(step, operands[a], operands[b]))
         operands[a] = operands[b] = None  # free what is consumed
     return _run_single(final, operands[-1])
+
+
+def matrix_product_kernel(plan):
+    """A direct np.dot for plans that are one (transposed) matrix or vector product.
+
+    Such small contractions dominate recurrent networks, where the general pairwise path
+    (reshapes, size products) costs several times the multiplication itself.
+    """
+    if plan[0] != "pairs" or any(plan[1]) or len(plan[2]) != 1:
+        return None
+    (i, j, (a_sum, b_sum, a_perm, b_perm, (nb, na, nc, nf))), final = plan[2][0], plan[3]
+    if (i, j) != (0, 1) or a_sum or b_sum or nb or nc != 1 or na > 1 or nf > 1:
+        return None
+    if final is not None and (final[0] != "sum_perm" or final[1] or final[2]):
+        return None
+    transpose_a, transpose_b, transpose_out = a_perm is not None, b_perm is not None, final is not None
+
+    def matrix_product(a, b):
+        out = np.dot(a.T if transpose_a else a, b.T if transpose_b else b)
+        return out.T if transpose_out else out
+    return matrix_product
 
 
 def _single_operand_step(subs, out, squeeze):
