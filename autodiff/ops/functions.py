@@ -8,10 +8,9 @@ import builtins
 
 import numpy as np
 
-from ..core.node import Node, Constant, as_node, as_nodes
+from ..core.node import Constant, as_node, as_nodes
 from . import elementwise as ew
 from .einsum import Einsum, LETTERS, parse, pairwise_order
-from .losses import SoftmaxCEWithLogits, SigmoidCEWithLogits  # noqa: F401 (re-export)
 from .reductions import ReduceMax, Prod, LogSumExp, Softmax
 from .shape_ops import (Reshape, BroadcastTo, Concat, Pad, Slice, Transpose, MatMul,
                         normalize_axes, normalize_axis)

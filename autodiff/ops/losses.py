@@ -1,9 +1,9 @@
 """Fused loss ops, computed in forms that stay finite at any finite input."""
 import numpy as np
 
-from ..core.node import Node, as_nodes, broadcast_shapes
+from ..core.node import Node, as_nodes
 from .elementwise import Mul, Subtract, Negate, Sigmoid, strong_mul, Divide
-from .reductions import Softmax, LogSumExp, softmax, logsumexp
+from .reductions import Softmax, LogSumExp, logsumexp
 from .shape_ops import Reshape, ReduceSumKeepDims
 
 
