@@ -1,12 +1,28 @@
-"""A short tour of autodiff: build, evaluate, differentiate (to any order), contract.
+"""A short tour of autodiff: build, evaluate, differentiate (to any order), contract,
+draw, and train a small character-level language model.
 
-Run: python examples/demo.py
+Run: python examples/demo.py [--out outputs] [--quick]
+Writes tanh_derivatives.png, gradient_graph.png and char_rnn_loss.png into --out.
 """
 import argparse
+import os
+import sys
+import time
 
-import numpy as np
+# Single-threaded BLAS (as examples/char_rnn.py): small matrices, threads only cost time.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import autodiff as ad
+import numpy as np  # noqa: E402
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+if os.path.isdir(os.path.join(_ROOT, "autodiff")) and _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import autodiff as ad  # noqa: E402
 
 
 def section(title):
@@ -14,7 +30,17 @@ def section(title):
 
 
 def main():
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a much shorter char-rnn training (seconds)")
+    parser.add_argument("--char-rnn-steps", type=int, default=None,
+                        help="char-rnn training steps (default 300; 40 with --quick)")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    started = time.perf_counter()
+    written = []
 
     section("build and evaluate")
     x = ad.Variable(3.0, name="x")
@@ -67,6 +93,45 @@ def main():
         bias.value -= 0.3 * g_b
     print(f"after 300 steps: loss {value:.4f}, weight {weight.value.item():.3f}, "
           f"bias {bias.value.item():.3f}")
+
+    section("pictures: tanh and its derivatives, and a gradient graph")
+    from higher_order_tanh import plot_tanh_derivatives
+    png = os.path.join(args.out, "tanh_derivatives.png")
+    plot_tanh_derivatives(png, order=6, points=400 if args.quick else 1000)
+    written.append(png)
+    print("tanh and its derivatives of order 1..6 ->", png)
+    x = ad.Variable(3.0, name="x")
+    y = ad.Variable(4.0, name="y")
+    z = ad.Add(x * y, ad.exp(x + 3), name="z")
+    gx, gy = ad.grad(z, [x, y])
+    print("z =", ad.pretty(z), "  dz/dx =", ad.pretty(ad.simplify(gx)))
+    graph_png = os.path.join(args.out, "gradient_graph.png")
+    try:
+        ad.plot_comp_graph([z, gx, gy], graph_png)
+        written.append(graph_png)
+        print("the graph of z and its gradient ->", graph_png)
+    except Exception as err:  # graphviz's dot program missing: say so, go on
+        print(f"(could not draw the graph: {err}; install graphviz's `dot` program)")
+
+    section("a character-level language model (char-rnn), briefly trained")
+    import char_rnn
+    steps = args.char_rnn_steps or (40 if args.quick else 300)
+    cr_args = char_rnn.parse_args([
+        "--hidden", "64" if args.quick else "128", "--seq-len", "32", "--batch", "16",
+        "--steps", str(steps), "--val-every", str(max(steps // 3, 1)), "--sample-every", "0",
+        "--sample-len", "120", "--val-chars", "4000", "--lr", "0.005", "--out", args.out])
+    result = char_rnn.run(cr_args, log=lambda *a: None)
+    written.append(result["png"])
+    print(f"{steps} steps of a 1-layer LSTM({cr_args.hidden}) on Python's own documentation "
+          f"in {result['seconds']:.0f}s: validation cross-entropy {result['val']:.3f} "
+          f"nats/char")
+    print("sample:", result["sample"])
+    print("(python examples/char_rnn.py trains the full model; see --help)")
+
+    section("files written")
+    for path in written:
+        print("  ", path)
+    print(f"tour finished in {time.perf_counter() - started:.0f}s")
 
 
 if __name__ == "__main__":
