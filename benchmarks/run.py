@@ -14,7 +14,7 @@
                            each selected workload and print the top entries; no timing
     --cell-cap S           W1/W1b: leave out the higher orders of a system once building and
                            evaluating the next order is predicted to take over S seconds
-                           (default 30; --quick 0.5)
+                           (default 20; --quick 0.5)
 
 See benchmarks/README.md for how to read the table.
 """
@@ -52,7 +52,7 @@ def parse(argv):
     p.add_argument("--cell-cap", type=float, default=None,
                    help="W1/W1b: seconds a system may spend on one derivative order "
                         "(build + evaluations) before higher orders are left out "
-                        "(default 30; --quick 0.5)")
+                        "(default 20; --quick 0.5)")
     args = p.parse_args(argv)
     wanted = []
     for w in (x.strip() for x in args.workloads.split(",") if x.strip()):
@@ -70,7 +70,7 @@ def parse(argv):
     if args.budget is None:
         args.budget = 0.5 if args.quick else 8.0
     if args.cell_cap is None:
-        args.cell_cap = 0.5 if args.quick else 30.0
+        args.cell_cap = 0.5 if args.quick else 20.0
     args.skip = [s.strip() for s in args.skip.split(",") if s.strip()]
     return args
 

@@ -325,7 +325,7 @@ def _time_cell(way, n, cell, rnd, steady_budget, keep):
     return v1, v2
 
 
-def _repeat(way, handle, evals, budget, most=9):
+def _repeat(way, handle, evals, budget, most=49):
     spent = sum(evals)
     for _ in range(most):
         if spent >= budget:
@@ -441,6 +441,8 @@ def _run(kind, args, out):
             if cost > repeat_cap:
                 cell.once = True
                 cell.eval_once = cell.second[0] > eval_repeat_cap
+                if cell.eval_once:
+                    cell.handle = None  # nothing more to do with it
             else:
                 cell.handle = None
                 cell.build.clear()   # round 0 of a cheap cell is a warm-up
@@ -463,6 +465,11 @@ def _run(kind, args, out):
     for line in fd_lines:
         out(line)
 
+    # The graphs kept for re-evaluation (up to 10^5 nodes) move to gc's permanent
+    # generation too: otherwise every collection below would walk them.
+    gc.collect()
+    gc.freeze()
+
     # timed rounds
     for r in range(1, args.rounds + 1):
         t_round = time.perf_counter()
@@ -476,7 +483,7 @@ def _run(kind, args, out):
                     if not cell.eval_once:
                         gc.collect()
                         evals = []
-                        _repeat(w, cell.handle, evals, steady_budget, most=10)
+                        _repeat(w, cell.handle, evals, steady_budget, most=50)
                         cell.evals[r] = statistics.median(evals)
                     continue
                 v1, _ = _time_cell(w, n, cell, r, steady_budget, keep=False)

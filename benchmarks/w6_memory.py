@@ -217,7 +217,7 @@ def function_planned_bytes(f):
     try:
         live, current, peak, at_peak = set(), 0, 0, set()
         for step in f.steps:
-            args, out, free = step[1], step[2], step[3]
+            out, free = step[2], step[3]
             live.add(out)
             current += _nbytes(f.nodes[out])
             if current > peak:
