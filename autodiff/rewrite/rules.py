@@ -112,6 +112,10 @@ def fold_constants(rw, node):
     return Constant(np.asarray(value, dtype=node.dtype))
 
 
+# Nested sums are flattened up to this many terms: wider sums stay chains, so that their
+# terms need not all be alive at once (a recurrent weight's gradient sums one term a step).
+MAX_SUM_WIDTH = 32
+
 # children that the sum and product rules may combine or reorder
 _SUM_PARTS = (ew.Add, Constant, ew.Negate, ew.Mul)
 _PRODUCT_PARTS = (ew.Mul, Constant, ew.Negate, ew.Pow)
@@ -149,10 +153,12 @@ def collect_sums(rw, node):
         return None  # distinct plain terms in canonical order: nothing to collect
     coefficients, bases, constant = {}, {}, None
     pending = list(node.children)
+    width = len(pending)
     while pending:
         child = pending.pop()
-        if isinstance(child, ew.Add):
+        if isinstance(child, ew.Add) and width + len(child.children) - 1 <= MAX_SUM_WIDTH:
             pending.extend(child.children)
+            width += len(child.children) - 1
         elif isinstance(child, Constant):
             constant = child.value if constant is None else constant + child.value
         else:

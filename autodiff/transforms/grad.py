@@ -132,8 +132,14 @@ def fit_to_shape(part, child, op):
 
 
 def _add_all(terms, node):
+    # A chain of binary sums, in the order the terms were produced: each term can be
+    # added and dropped as soon as it is computed (one n-ary sum would keep every term,
+    # e.g. all of a recurrent weight's per-step gradients, alive at once).
     with context.derivative_of(node):
-        return Add(*terms)
+        total = terms[0]
+        for term in terms[1:]:
+            total = Add(total, term)
+        return total
 
 
 def _seed(y, previous_grad):
