@@ -69,6 +69,38 @@ def _named(loss, grads):
 
 # --- numpy by hand -------------------------------------------------------------------
 
+def rnn_loss_and_grads(params, X, Y, h0, batch):
+    """The vanilla RNN by hand: loss (summed over time, averaged over the batch), the
+    gradients of (Wxh, Whh, bh, Why, by), and the last hidden state. Shared with W6."""
+    Wxh, Whh, bh, Why, by = params
+    hs, ps = [h0], []
+    loss = 0.0
+    for t in range(len(X)):
+        h = np.tanh(X[t] @ Wxh + hs[-1] @ Whh + bh)
+        hs.append(h)
+        o = h @ Why + by
+        o = o - o.max(axis=1, keepdims=True)
+        e = np.exp(o)
+        s = e.sum(axis=1, keepdims=True)
+        loss -= np.sum(Y[t] * (o - np.log(s)))
+        ps.append(e / s)
+    loss /= batch
+    dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
+    dbh, dby = np.zeros_like(bh), np.zeros_like(by)
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(len(X))):
+        do = (ps[t] - Y[t]) / batch
+        dWhy += hs[t + 1].T @ do
+        dby += do.sum(axis=0)
+        dh = do @ Why.T + dh_next
+        dz = (1 - hs[t + 1] * hs[t + 1]) * dh
+        dbh += dz.sum(axis=0)
+        dWxh += X[t].T @ dz
+        dWhh += hs[t].T @ dz
+        dh_next = dz @ Whh.T
+    return loss, [dWxh, dWhh, dbh, dWhy, dby], hs[-1]
+
+
 def numpy_by_hand(pb):
     B = pb["batch"]
     params = [p.copy() for p in pb["params"]]
@@ -76,33 +108,7 @@ def numpy_by_hand(pb):
     st = _State(B)
 
     def loss_and_grads(X, Y, h0):
-        Wxh, Whh, bh, Why, by = params
-        hs, ps = [h0], []
-        loss = 0.0
-        for t in range(SEQ):
-            h = np.tanh(X[t] @ Wxh + hs[-1] @ Whh + bh)
-            hs.append(h)
-            o = h @ Why + by
-            o = o - o.max(axis=1, keepdims=True)
-            e = np.exp(o)
-            s = e.sum(axis=1, keepdims=True)
-            loss -= np.sum(Y[t] * (o - np.log(s)))
-            ps.append(e / s)
-        loss /= B
-        dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
-        dbh, dby = np.zeros_like(bh), np.zeros_like(by)
-        dh_next = np.zeros_like(h0)
-        for t in reversed(range(SEQ)):
-            do = (ps[t] - Y[t]) / B
-            dWhy += hs[t + 1].T @ do
-            dby += do.sum(axis=0)
-            dh = do @ Why.T + dh_next
-            dz = (1 - hs[t + 1] * hs[t + 1]) * dh
-            dbh += dz.sum(axis=0)
-            dWxh += X[t].T @ dz
-            dWhh += hs[t].T @ dz
-            dh_next = dz @ Whh.T
-        return loss, [dWxh, dWhh, dbh, dWhy, dby], hs[-1]
+        return rnn_loss_and_grads(params, X, Y, h0, B)
 
     def step():
         i = st.next()

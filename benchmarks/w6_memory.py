@@ -134,35 +134,8 @@ class NumpyTrainer(Trainer):
         self.params = params
 
     def loss_and_grads(self, i, h0):
-        np = self.np
-        X, Y = self.pb["xs"][i], self.pb["ys"][i]
-        Wxh, Whh, bh, Why, by = self.params
-        hs, ps = [h0], []
-        loss = 0.0
-        for t in range(len(X)):
-            h = np.tanh(X[t] @ Wxh + hs[-1] @ Whh + bh)
-            hs.append(h)
-            o = h @ Why + by
-            o = o - o.max(axis=1, keepdims=True)
-            e = np.exp(o)
-            s = e.sum(axis=1, keepdims=True)
-            loss -= np.sum(Y[t] * (o - np.log(s)))
-            ps.append(e / s)
-        loss /= BATCH
-        dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
-        dbh, dby = np.zeros_like(bh), np.zeros_like(by)
-        dh_next = np.zeros_like(h0)
-        for t in reversed(range(len(X))):
-            do = (ps[t] - Y[t]) / BATCH
-            dWhy += hs[t + 1].T @ do
-            dby += do.sum(axis=0)
-            dh = do @ Why.T + dh_next
-            dz = (1 - hs[t + 1] * hs[t + 1]) * dh
-            dbh += dz.sum(axis=0)
-            dWxh += X[t].T @ dz
-            dWhh += hs[t].T @ dz
-            dh_next = dz @ Whh.T
-        return loss, [dWxh, dWhh, dbh, dWhy, dby], hs[-1]
+        from w3_char_rnn import rnn_loss_and_grads  # the same maths as W3's reference
+        return rnn_loss_and_grads(self.params, self.pb["xs"][i], self.pb["ys"][i], h0, BATCH)
 
 
 class KeepAll:
