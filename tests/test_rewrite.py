@@ -59,6 +59,17 @@ def test_equal_subgraphs_become_one_node(x):
     assert ad.graph_size([sa, sb]) < ad.graph_size([a, b])
 
 
+def test_swapped_operands_of_a_product_or_pair_sum_are_one_node():
+    a = ad.Variable(np.array([1.5, -2.0]), name="a")
+    b = ad.Variable(np.array([0.5, 3.0]), name="b")
+    ab, ba, s1, s2 = ad.simplify([a * b, b * a, a + b, b + a])
+    assert ab is ba and s1 is s2
+    # a strong zero is not symmetric: 0 * inf is 0 only when the zero is the strong one
+    from autodiff.ops.elementwise import Mul
+    left, right = ad.simplify([Mul(a, b, strong_zero=True), Mul(b, a, strong_zero=True)])
+    assert left is not right
+
+
 def test_simplify_keeps_shapes_of_broadcast_constants():
     v = ad.Variable(np.ones(()), name="v")
     y = v * ad.Constant(np.ones((2, 3)))

@@ -39,6 +39,11 @@ class Node:
     differentiable = True
     #: Short operator label for printing and pictures; defaults to the class name.
     op_label = None
+    #: True for ops whose value is a view into their first child's value (no new buffer);
+    #: the evaluation schedule counts such a value as free when the child is stored.
+    returns_view = False
+    #: True for ops whose two operands can be swapped without changing a bit of the value.
+    commutative = False
 
     def __init__(self, *children, name=None, **params):
         self.children = tuple(as_node(c) for c in children)
@@ -89,7 +94,10 @@ class Node:
 
     def key(self):
         """Structural identity: equal keys mean the nodes compute the same value."""
-        return (type(self), freeze(self.params), tuple(id(c) for c in self.children))
+        ids = tuple(id(c) for c in self.children)
+        if self.commutative and len(ids) == 2 and ids[0] > ids[1]:
+            ids = ids[::-1]  # a*b and b*a are one node (exactly equal in floating point)
+        return (type(self), freeze(self.params), ids)
 
     @property
     def label(self):

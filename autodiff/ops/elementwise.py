@@ -24,6 +24,7 @@ class Add(Node):
     """Sum of any number of operands: ``Add(a, b, c)`` is a + b + c."""
 
     op_label = "+"
+    commutative = True  # for two operands; longer sums round in operand order
 
     def __init__(self, *operands, name=None):
         if not operands:
@@ -70,6 +71,11 @@ class Mul(Node):
             super().__init__(*as_nodes(a, b), name=name, strong_zero=True)
         else:
             super().__init__(*as_nodes(a, b), name=name)
+
+    @property
+    def commutative(self):
+        """a*b is b*a, except when a zero `a` is strong."""
+        return not self.params.get("strong_zero")
 
     def kernel(self):
         return _strong_zero_multiply if self.params.get("strong_zero") else np.multiply
