@@ -128,13 +128,34 @@ def test_function_frees_intermediates_after_last_use():
     b = ad.sin(a)
     c = ad.cos(b) + x
     f = ad.Function(c, simplify=False)  # the schedule of exactly this graph
-    slot = {id(n): i for i, n in enumerate(f.nodes)}
-    freed_by = {s: step[4] for step in f.steps for s in step[3]}
+    holder, freed_after = {}, {}  # slot -> node whose value it holds; node -> step freeing it
+    for slot, leaf in f.leaves:
+        holder[slot] = leaf
+    for _, _, out, free, node in f.steps:
+        holder[out] = node
+        for s in free:
+            freed_after[id(holder[s])] = node
     # exp's value is dropped right after sin, sin's after cos; the output is never dropped
-    assert freed_by[slot[id(a)]] is b
-    assert freed_by[slot[id(b)]].children[0] is b
-    assert slot[id(c)] not in freed_by
+    assert freed_after[id(a)] is b
+    assert freed_after[id(b)].children[0] is b
+    assert id(c) not in freed_after
     assert np.allclose(f(), np.cos(np.sin(np.exp(1.0))) + 1)
+
+
+def test_function_reuses_buffer_slots():
+    x = ad.Variable(np.ones(3), name="x")
+    y = x
+    for _ in range(50):
+        y = ad.sin(y)
+    f = ad.Function(y, simplify=False)
+    assert f.size <= 3  # a chain needs its input, one value and the next, not 51 slots
+    assert np.allclose(f(), np.full(3, _sin_n(1.0, 50)))
+
+
+def _sin_n(v, n):
+    for _ in range(n):
+        v = np.sin(v)
+    return v
 
 
 def test_long_chain_without_recursion():

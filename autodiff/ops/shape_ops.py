@@ -37,6 +37,7 @@ class Reshape(Node):
     """``Reshape(node, shape)``: same values, new shape (one entry may be -1)."""
 
     op_label = "reshape"
+    returns_view = True  # numpy reshapes contiguous values without copying
 
     def __init__(self, node, shape, name=None):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
@@ -74,6 +75,7 @@ class BroadcastTo(Node):
     """``BroadcastTo(node, shape)``: numpy broadcasting to a larger shape."""
 
     op_label = "broadcast"
+    returns_view = True
 
     def __init__(self, node, shape, name=None):
         super().__init__(node, name=name, target=tuple(int(d) for d in shape))
@@ -201,6 +203,12 @@ class Slice(Node):
 
     def infer_dtype(self, dtype):
         return dtype
+
+    @property
+    def returns_view(self):
+        """Basic indexing (integers and slices) gives a view; integer arrays copy."""
+        items = self.item if isinstance(self.item, tuple) else (self.item,)
+        return not any(isinstance(i, np.ndarray) for i in items)
 
     def forward(self, x):
         return x[self.item]

@@ -12,6 +12,7 @@ import numpy as np
 from ..core.node import Node, Variable, Constant, check_value_shape
 from ..core.gcpause import gc_paused
 from ..core.traversal import topo_sort
+from .schedule import add_into_total, assign_slots, best_order, plan_steps, value_bytes
 
 
 class EvaluationError(RuntimeError):
@@ -40,7 +41,8 @@ def evaluate(nodes, feed=None, simplify="auto"):
         plans = outputs[0]._plans = {}
     plan = plans.get(key)
     if plan is None:
-        plan = plans[key] = Function(nodes, inputs=list(feed), simplify=simplify)
+        plan = plans[key] = Function(nodes, inputs=list(feed), simplify=simplify,
+                                     search_schedule=False)
     return plan(*feed.values())
 
 
@@ -57,14 +59,16 @@ class Function:
     """A fixed evaluation schedule for `outputs`; call it with values for `inputs`.
 
     The outputs are simplified first (`ad.simplify`) unless ``simplify=False``;
-    ``simplify="auto"`` simplifies only graphs holding derivatives of derivatives.
+    ``simplify="auto"`` simplifies only graphs holding derivatives of derivatives. The
+    order of the steps is chosen to keep peak memory low (`runtime.schedule`); with
+    ``search_schedule=False`` (one-off evaluations) it is found in one cheap pass.
     """
 
-    def __init__(self, outputs, inputs=(), simplify=True):
+    def __init__(self, outputs, inputs=(), simplify=True, search_schedule=True):
         with gc_paused():
-            self._plan(outputs, inputs, simplify)
+            self._plan(outputs, inputs, simplify, search_schedule)
 
-    def _plan(self, outputs, inputs, simplify):
+    def _plan(self, outputs, inputs, simplify, search_schedule):
         self.single = isinstance(outputs, Node)
         self.outputs = [outputs] if self.single else list(outputs)
         for i, out in enumerate(self.outputs):
@@ -80,41 +84,49 @@ class Function:
             if not isinstance(v, Variable):
                 raise TypeError(f"inputs (and feed keys) must be Variables; got {v!r}")
         order = topo_sort(self.outputs)
-        self.size = len(order)
-        self.nodes = order  # slot i holds the value of nodes[i]
-        slot = {}
-        last_use = list(range(len(order)))  # slot -> the step index that reads it last
+        self.nodes = order  # the graph that runs, children before parents
+        steps, index = plan_steps(order, self.outputs)
+        outputs = [index[id(out)] for out in self.outputs]
+        order = best_order(steps, outputs, search_schedule)
+        slot, frees, self.size = assign_slots(steps, order, outputs)
+        self.output_slots = [slot[i] for i in outputs]
         inputs_ids = {id(v) for v in self.inputs}
         self.leaves = []     # (slot, Variable) read at each call
         self.constants = []  # (slot, value) fixed
-        ops = []             # (slot, node, argument slots)
-        for s, node in enumerate(order):
-            slot[id(node)] = s
-            if node.children:
-                args = tuple([slot[id(c)] for c in node.children])
-                for a in args:
-                    last_use[a] = s
-                ops.append((s, node, args))
-            elif isinstance(node, Constant):
-                self.constants.append((s, node.value))
+        for i, step in enumerate(steps):
+            node = step.node
+            if step.args:
+                continue
+            if isinstance(node, Constant):
+                self.constants.append((slot[i], node.value))
             elif isinstance(node, Variable):
                 if id(node) not in inputs_ids:
-                    self.leaves.append((s, node))
+                    self.leaves.append((slot[i], node))
             else:
                 raise TypeError(f"{node!r} is a leaf that is neither a Variable nor a Constant")
-        self.output_slots = [slot[id(out)] for out in self.outputs]
         # outputs that are stored arrays (constants, Variable values) are returned as copies
         stored = {s for s, _ in self.constants} | {s for s, _ in self.leaves}
         self.stored_outputs = stored.intersection(self.output_slots)
-        self.input_slots = [slot.get(id(v)) for v in self.inputs]
-        frees = {}
-        keep = set(self.output_slots)
-        for s, user in enumerate(last_use):
-            if user != s and s not in keep:
-                frees.setdefault(user, []).append(s)
+        self.input_slots = [slot[index[id(v)]] if id(v) in index else None
+                            for v in self.inputs]
         # (kernel, argument slots, output slot, slots to free after it, node)
-        self.steps = [(node.kernel(), args, s, tuple(frees.get(s, ())), node)
-                      for s, node, args in ops]
+        self.steps = [(steps[i].kernel, tuple(slot[a] for a in steps[i].args), slot[i],
+                       frees.get(i, ()), steps[i].node)
+                      for i in order if steps[i].args]
+
+    def planned_peak_bytes(self):
+        """The most bytes of computed values alive at once in a call, from node shapes
+        (views of stored values count as free; arrays numpy allocates inside a kernel do
+        not count)."""
+        held, live, peak = {}, 0, 0
+        for kernel, args, out, free, node in self.steps:
+            if kernel is add_into_total:  # the total it extends becomes this value
+                live -= held.pop(args[0], 0)
+            held[out] = value_bytes(node)
+            live += held[out]
+            peak = max(peak, live)
+            live -= sum(held.pop(f, 0) for f in free)
+        return peak
 
     def __call__(self, *values):
         if len(values) != len(self.inputs):
