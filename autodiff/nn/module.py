@@ -43,8 +43,7 @@ import numpy as np
 
 from ..core.context import scope
 from ..core.node import Node, Variable
-from ..ops.functions import concatenate, reshape
-from ..transforms.checkpoint import Checkpoint
+from ..transforms.checkpoint import Checkpoint, pack, unpack
 from .randomness import Tape
 from .serialization import save_arrays, load_arrays
 
@@ -345,21 +344,12 @@ def _checkpointed_call(module, label, args, kwargs):
             raise TypeError(f"{label}: a checkpointed forward must return nodes, got {out!r}")
         if not layout:
             layout.append((fill_outputs, [o.shape for o in outs], isinstance(out, Node)))
-        if isinstance(out, Node):
-            return out
-        return concatenate([reshape(o, (-1,)) for o in outs])
+        return out if isinstance(out, Node) else pack(outs)
 
     run.__name__ = label
     node = Checkpoint(run, *inputs, name=label)
     fill_outputs, shapes, single = layout[0]
-    if single:
-        return node
-    pieces, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape, dtype=np.int64))
-        pieces.append(reshape(node[start:start + size], shape))
-        start += size
-    return fill_outputs(pieces)
+    return node if single else fill_outputs(list(unpack(node, shapes)))
 
 
 class _Slot:

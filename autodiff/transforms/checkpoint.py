@@ -9,8 +9,13 @@ rule is built from ordinary nodes, higher orders work as everywhere else.
 
 `fn` must be a pure function of its node arguments (it may read Variables it closes over,
 such as parameters: those are inputs of the inner graph too, and get their gradients).
+It returns one node, or a tuple or list of nodes: those are flattened into the one value
+the node holds (`pack`) and sliced back apart (`unpack`), so a block of an RNN can return
+its last hidden state and its loss.
 """
 import functools
+
+import numpy as np
 
 from ..core.node import Node, Variable, as_node
 from ..core.traversal import topo_sort
@@ -66,8 +71,46 @@ class Checkpoint(Node):
 
 
 def checkpoint(fn):
-    """Decorator: calls of `fn` on nodes become single `Checkpoint` nodes."""
+    """Decorator: calls of `fn` on nodes become single `Checkpoint` nodes.
+
+    ``cell = ad.checkpoint(cell_fn); h = cell(h, x)``. When `fn` returns a tuple or list
+    of nodes, the call returns a tuple of nodes (slices of the one checkpoint node).
+    """
+    layouts = {}
+
+    def packed(*inputs):
+        out = fn(*inputs)
+        if isinstance(out, Node):
+            return out
+        if not isinstance(out, (tuple, list)) or not out or \
+                not all(isinstance(o, Node) for o in out):
+            raise TypeError(f"checkpoint: {getattr(fn, '__name__', fn)} must return a node or "
+                            f"a tuple of nodes, got {out!r}")
+        layouts.setdefault("shapes", [o.shape for o in out])
+        return pack(out)
+
+    packed.__name__ = getattr(fn, "__name__", "checkpoint")
+
     @functools.wraps(fn)
     def wrapper(*inputs, name=None):
-        return Checkpoint(fn, *inputs, name=name)
+        layouts.clear()
+        node = Checkpoint(packed, *inputs, name=name or packed.__name__)
+        return node if "shapes" not in layouts else unpack(node, layouts["shapes"])
     return wrapper
+
+
+def pack(nodes):
+    """One 1-D node holding `nodes` flattened one after another (see `unpack`)."""
+    from ..ops.functions import concatenate, reshape
+    return concatenate([reshape(o, (-1,)) for o in nodes])
+
+
+def unpack(flat, shapes):
+    """The nodes `pack` flattened into `flat`, as a tuple of nodes with `shapes`."""
+    from ..ops.functions import reshape
+    pieces, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        pieces.append(reshape(flat[start:start + size], shape))
+        start += size
+    return tuple(pieces)
