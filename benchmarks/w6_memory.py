@@ -13,7 +13,12 @@ interleaved across processes like every other workload:
 * autodiff function + checkpoint: the same with the cell wrapped in
   ``cell = ad.checkpoint(cell_fn)`` (cell_fn closes over Wxh, Whh, bh): one node per time
   step whose gradient recomputes the cell.
-* autodiff keep-all (+ checkpoint): the same simplified graph (``ad.simplify``, which is
+* autodiff function + segments: checkpointing per segment of ``round(sqrt(T))`` time steps
+  (32 for T = 1000) instead of per cell: ``block = ad.checkpoint(block_fn)`` where
+  ``block_fn(h, xs, ys)`` runs the cells and the losses of its segment and returns the
+  segment's last hidden state and loss sum. Only the hidden state at each segment's start
+  is kept; the backward pass recomputes one segment at a time.
+* autodiff keep-all: the plain graph, simplified (``ad.simplify``, which is
   what ``ad.function`` runs first) evaluated in topological order by a helper here that
   never frees anything: every intermediate stays alive until the step ends.
 * torch: eager autograd, for comparison.
@@ -52,7 +57,7 @@ LR, CLIP, EPS = 0.1, 5.0, 1e-10
 POOL = 2
 NAMES = ("Wxh", "Whh", "bh", "Why", "by")
 CONFIGS = ("numpy_by_hand", "autodiff function", "autodiff function + checkpoint",
-           "autodiff keep-all", "autodiff keep-all + checkpoint", "torch")
+           "autodiff function + segments", "autodiff keep-all", "torch")
 TARGET_MEMORY, TARGET_TIME = 3.0, 1.4
 
 
@@ -100,7 +105,8 @@ class Trainer:
         i, self.i = self.i, (self.i + 1) % POOL
         loss, grads, self.h = self.loss_and_grads(i, self.h)
         params = self.get_params()
-        _clip_adagrad(params, [self.np.array(g, dtype=self.np.float64) for g in grads],
+        # every system returns fresh gradient arrays: clipped in place, not copied first
+        _clip_adagrad(params, [self.np.asarray(g, dtype=self.np.float64) for g in grads],
                       self.mems)
         self.set_params(params)
         return loss
@@ -184,53 +190,8 @@ def _nbytes(node):
     return int(np.prod(node.shape, dtype=np.int64)) * np.dtype(node.dtype).itemsize
 
 
-def function_planned_bytes(f):
-    """Largest sum of live intermediate bytes along ``ad.function``'s schedule, and what
-    is alive then (uses its internals: steps, nodes; (None, None) if they changed)."""
-    try:
-        live, current, peak, at_peak = set(), 0, 0, set()
-        for step in f.steps:
-            out, free = step[2], step[3]
-            live.add(out)
-            current += _nbytes(f.nodes[out])
-            if current > peak:
-                peak, at_peak = current, set(live)
-            for s in free:
-                if s in live:
-                    live.discard(s)
-                    current -= _nbytes(f.nodes[s])
-        return peak, _describe_live(f, at_peak)
-    except Exception:
-        return None, None
-
-
-def _describe_live(f, slots):
-    """The biggest group of same-op, same-shape values alive at the peak, and who reads
-    them (one consumer with many operands is the signature of an n-ary sum)."""
-    groups = {}
-    for s in slots:
-        node = f.nodes[s]
-        groups.setdefault((type(node).__name__, tuple(node.shape)), []).append(s)
-    (op, shape), members = max(groups.items(), key=lambda kv: sum(_nbytes(f.nodes[s])
-                                                                  for s in kv[1]))
-    size = sum(_nbytes(f.nodes[s]) for s in members)
-    readers = {}
-    member_set = set(members)
-    for step in f.steps:
-        k = sum(1 for a in step[1] if a in member_set)
-        if k:
-            readers[step[2]] = k
-    top = max(readers, key=readers.get) if readers else None
-    text = f"{len(members)} {op} values of shape {shape} ({size / 2 ** 20:.1f} MB)"
-    if top is not None:
-        reader = f.nodes[top]
-        text += (f", {readers[top]} of them operands of one {type(reader).__name__} with "
-                 f"{len(reader.children)} operands")
-    return text
-
-
 class AutodiffTrainer(Trainer):
-    def __init__(self, pb, checkpoint, keep_all):
+    def __init__(self, pb, checkpoint, segments, keep_all):
         super().__init__(pb)
         import warnings
         import autodiff as ad
@@ -246,11 +207,27 @@ class AutodiffTrainer(Trainer):
             return ad.tanh(x @ Wxh + h @ Whh + bh)
 
         cell = ad.checkpoint(cell_fn) if checkpoint else cell_fn
-        h, loss = h0, None
-        for t in range(pb["seq"]):
-            h = cell(h, X[t])
-            ce = ad.sum(ad.SoftmaxCEWithLogits(Y[t], h @ Why + by))
-            loss = ce if loss is None else loss + ce
+
+        def block_fn(h, xs, ys):
+            """Cells and losses of consecutive time steps: (last hidden state, loss sum)."""
+            loss = None
+            for t in range(xs.shape[0]):
+                h = cell(h, xs[t])
+                ce = ad.sum(ad.SoftmaxCEWithLogits(ys[t], h @ Why + by))
+                loss = ce if loss is None else loss + ce
+            return h, loss
+
+        seq = pb["seq"]
+        if segments:
+            size = segment_length(seq)
+            block = ad.checkpoint(block_fn)
+            h, losses = h0, []
+            for start in range(0, seq, size):
+                h, segment_loss = block(h, X[start:start + size], Y[start:start + size])
+                losses.append(segment_loss)
+            loss = sum(losses[1:], losses[0])
+        else:
+            h, loss = block_fn(h0, X, Y)
         loss = loss * (1.0 / BATCH)
         t1 = time.perf_counter()
         with warnings.catch_warnings():
@@ -261,13 +238,12 @@ class AutodiffTrainer(Trainer):
         if keep_all:
             self.f = KeepAll(ad, outputs, inputs)
             planned = self.f.planned_bytes()
-            at_peak = None
         else:
             self.f = ad.function(outputs, inputs=inputs)
-            planned, at_peak = function_planned_bytes(self.f)
+            planned = self.f.planned_peak_bytes()
         t3 = time.perf_counter()
         self.info = {"build_s": [t1 - t0, t2 - t1, t3 - t2], "planned_bytes": planned,
-                     "nodes": getattr(self.f, "size", None), "at_peak": at_peak}
+                     "nodes": len(self.f.nodes)}
 
     def get_params(self):
         return [v.value for v in self.vars]
@@ -321,7 +297,14 @@ def make_trainer(config, pb):
     if config == "torch":
         return TorchTrainer(pb)
     return AutodiffTrainer(pb, checkpoint=config.endswith("checkpoint"),
+                           segments=config.endswith("segments"),
                            keep_all="keep-all" in config)
+
+
+def segment_length(seq):
+    """Time steps per checkpointed segment: about sqrt(T), which balances the hidden
+    states kept at segment starts against one segment's recomputed intermediates."""
+    return max(1, round(seq ** 0.5))
 
 
 # --- memory measurement (in the child) -------------------------------------------------
@@ -532,10 +515,6 @@ def _memory_lines(children, seq, ckpt_check):
                  f"tracemalloc over a second step (numpy buffers + Python objects; torch's "
                  f"allocator is not traced); planned: live intermediate bytes along the "
                  f"schedule, from node shapes")
-    for c in children:
-        at_peak = ((c.ready or {}).get("info") or {}).get("at_peak")
-        if at_peak:
-            lines.append(f"  {c.config}: alive at the planned peak: {at_peak}")
     if ckpt_check:
         lines.append(f"  checkpointed vs plain gradients (ad.function, same start): "
                      f"{ckpt_check}")
@@ -546,10 +525,10 @@ def _ratio_lines(children, summary):
     """Checkpointed against plain, and ad.function against keep-all: memory and time."""
     info = {c.config: c.ready["info"] for c in children if c.ready and c.ready.get("ok")}
     lines = []
-    pairs = [("checkpoint vs plain, ad.function", "autodiff function",
+    pairs = [("checkpoint per cell vs plain, ad.function", "autodiff function",
               "autodiff function + checkpoint", True),
-             ("checkpoint vs plain, keep-all", "autodiff keep-all",
-              "autodiff keep-all + checkpoint", True),
+             ("checkpoint per segment vs plain, ad.function", "autodiff function",
+              "autodiff function + segments", True),
              ("ad.function vs keep-all, no checkpoint", "autodiff keep-all",
               "autodiff function", False)]
     for label, base, new, is_ckpt in pairs:
@@ -608,15 +587,17 @@ def build(quick=False, skip=(), threads=None):
                 raise RuntimeError(f"W6 reference failed:\n{c.ready.get('traceback')}")
             continue
         systems.append(System(c.config, c.step, c.values, c.params))
-    ckpt_check = None
-    plain = next((c for c in children if c.config == "autodiff function" and c.ready["ok"]), None)
-    ckpt = next((c for c in children if c.config == "autodiff function + checkpoint"
-                 and c.ready["ok"]), None)
-    if plain and ckpt:
-        vp, vc = plain.values(), ckpt.values()
-        errs = {k: rel_err(vc[k], vp[k]) for k in vp}
-        worst = max(errs, key=errs.get)
-        ckpt_check = f"max |a-b|/max|b| {errs[worst]:.1e} (worst: {worst})"
+    ckpt_check = []
+    ok = {c.config: c for c in children if c.ready.get("ok")}
+    plain = ok.get("autodiff function")
+    for config in ("autodiff function + checkpoint", "autodiff function + segments"):
+        if plain and config in ok:
+            vp, vc = plain.values(), ok[config].values()
+            errs = {k: rel_err(vc[k], vp[k]) for k in vp}
+            worst = max(errs, key=errs.get)
+            ckpt_check.append(f"{config[len('autodiff function + '):]}: max |a-b|/max|b| "
+                              f"{errs[worst]:.1e} (worst: {worst})")
+    ckpt_check = "; ".join(ckpt_check) or None
 
     def close():
         for c in children:
@@ -627,7 +608,8 @@ def build(quick=False, skip=(), threads=None):
             pass
 
     wl = Workload("W6", f"char-RNN V65 H100 batch 1, T={seq}: time and peak memory of a "
-                  f"training step, plain vs ad.checkpoint per cell", systems,
+                  f"training step, plain vs ad.checkpoint per cell and per "
+                  f"{segment_length(seq)}-step segment", systems,
                   steps=3 if quick else 4, warmup=1 if quick else 2,
                   check_steps=2, notes=notes)
     wl.extra_lines = _memory_lines(children, seq, ckpt_check)
