@@ -1,26 +1,27 @@
 """Evaluation order: a topological order that keeps few large values alive at once.
 
 An evaluation holds every computed value from the step that makes it to the step that
-last reads it, so the order of the steps sets the peak memory. Two orders are considered
-and the one with the lower peak (simulated from node shapes) is kept:
+last reads it, so the order of the steps sets the peak memory. Several orders are built
+and the one with the lowest peak, simulated from node shapes (`peak_bytes`), is kept:
 
 * depth-first: children before parents, as `topo_sort` visits them. Cheap and good for
   chains, but a backward pass that reads forward values, or a gradient summed over time
-  steps, can leave one value per time step alive at once.
+  steps, can leave one value per layer or time step alive at once.
 * memory-greedy: built from the outputs backwards (as XLA's list scheduler does). Each
   time, of the nodes whose readers are all placed, the one that ends the most bytes of
   live range net is placed: it sits just before its readers, so it runs as late as it
   can, while its inputs start living only then.
+* each of those with running totals and outputs hoisted (`_hoist`): computed as soon as
+  their inputs exist, so a gradient summed over time advances with the backward pass and
+  a layer's weight gradient frees that layer's activations at once.
 
-Sums of more than two operands are planned as a chain of binary adds (running totals): a
-gradient summed over a thousand time steps then keeps one running total alive instead of
-all its terms.
+Sums are planned as chains of running totals added in place (`plan_steps`): a gradient
+summed over a thousand time steps keeps one total alive instead of all its terms.
+A one-off evaluation skips the search and takes the hoisted depth-first order.
 """
 import heapq
 
 import numpy as np
-
-from ..core.traversal import topo_sort
 
 
 #: Sums of at least this many terms are reductions whose terms arrive over the run (a
@@ -51,39 +52,6 @@ def value_bytes(node):
     for d in node.shape:
         size *= d
     return size * np.dtype(node.dtype).itemsize
-
-
-def deepest_first(outputs):
-    """A topological order of `outputs`' graph that visits, below each node, its deepest
-    operand first (most nodes on the longest path below it).
-
-    What an operand's subgraph computes stays alive while the next operand's is computed,
-    so the long computation goes first: in ``dpre = dh * (1 - h**2)`` the backward chain
-    `dh` runs before ``1 - h**2`` is made, not with it waiting through the whole chain.
-    """
-    order = topo_sort(outputs)
-    height = {}
-    for node in order:
-        height[id(node)] = 1 + max((height[id(c)] for c in node.children), default=-1)
-    deepest = sorted(outputs, key=lambda n: -height[id(n)])
-    result, seen = [], set()
-    for root in deepest:
-        if id(root) in seen:
-            continue
-        seen.add(id(root))
-        stack = [(root, sorted(root.children, key=lambda c: -height[id(c)]), 0)]
-        while stack:
-            node, children, i = stack[-1]
-            if i < len(children):
-                stack[-1] = (node, children, i + 1)
-                child = children[i]
-                if id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, sorted(child.children, key=lambda c: -height[id(c)]), 0))
-            else:
-                stack.pop()
-                result.append(node)
-    return result
 
 
 def plan_steps(order, outputs):
