@@ -1,4 +1,6 @@
 """`grad` as a graph transformation: semantics, zeros, broadcasting, higher orders."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,30 @@ def test_check_grad_catches_a_wrong_second_derivative():
     ad.check_grad(Cube(x), [x], order=1)
     with pytest.raises(ad.GradientCheckError, match="order 2"):
         ad.check_grad(Cube(x), [x], order=2)
+
+
+def test_nested_grads_that_grow_fast_warn_once_large():
+    x = ad.Variable(0.3, name="x")
+    y = x
+    for _ in range(6):
+        y = ad.sin(y) * ad.cos(y)
+    g = y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # orders 1-5 stay under the warning size
+        for _ in range(5):
+            g = ad.grad(g, [x])[0]
+    with pytest.warns(UserWarning, match="Nested derivatives grow fast"):
+        ad.grad(g, [x])
+
+
+def test_first_gradient_of_a_long_unrolled_model_does_not_warn():
+    rng = np.random.default_rng(0)
+    W = ad.Variable(rng.standard_normal((4, 4)) * 0.3, name="W")
+    h, loss = ad.Variable(np.ones((1, 4)), name="h0"), 0.0
+    for _ in range(3000):  # ~30,000 derivative nodes: large because the model is
+        h = ad.tanh(h @ W)
+        loss = loss + ad.sum(h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (dW,) = ad.grad(loss, [W])
+    assert ad.graph_size(dW) > 20_000

@@ -49,9 +49,13 @@ def grad(y, wrt, previous_grad=None):
 
 
 def _may_be_large(y):
-    """A cheap bound before the exact check: each derivative rule builds a handful of nodes
-    (under a dozen), so the gradient of a small `y` cannot reach the warning size."""
-    return len(topo_sort(y)) * 3 * GROWTH_WARNING > GRAPH_SIZE_WARNING
+    """Whether the exact check is worth making: only a `y` that is itself a derivative
+    (nested grad) can grow fast, and each derivative rule builds a handful of nodes (under
+    a dozen), so the gradient of a small `y` cannot reach the warning size. A first
+    gradient of a long unrolled model is large because the model is, and never warns."""
+    nodes = topo_sort(y)
+    return (len(nodes) * 3 * GROWTH_WARNING > GRAPH_SIZE_WARNING
+            and any(n.derivative_of is not None for n in nodes))
 
 
 #: grad warns when the derivative graph it returns has more nodes than this, and more
