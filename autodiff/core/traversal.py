@@ -2,8 +2,9 @@
 from .node import Node
 
 
-def topo_sort(outputs):
-    """All nodes that `outputs` depend on, children before parents, each once.
+def topo_sort(outputs, leaves=()):
+    """All nodes that `outputs` depend on, children before parents, each once; the nodes
+    in `leaves` are included but not looked through.
 
     Iterative depth-first search, so a chain of any depth works. A node is marked when it
     is first pushed; graphs are acyclic (nodes are immutable), so that is enough.
@@ -11,6 +12,7 @@ def topo_sort(outputs):
     if isinstance(outputs, Node):
         outputs = [outputs]
     order, seen = [], set()
+    stop = {id(n) for n in leaves}
     for root in outputs:
         if id(root) in seen:
             continue
@@ -18,7 +20,7 @@ def topo_sort(outputs):
         stack = [(root, 0)]
         while stack:
             node, i = stack[-1]
-            children = node.children
+            children = () if id(node) in stop else node.children
             if i < len(children):
                 stack[-1] = (node, i + 1)
                 child = children[i]

@@ -81,7 +81,7 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False):
     With `stop_at_wrt`, the nodes of `wrt` are treated as leaves (partial derivatives:
     nothing flows through them to their own inputs), as a derivative rule needs.
     """
-    order = topo_sort([y])
+    order = topo_sort([y], leaves=wrt if stop_at_wrt else ())
     on_path = set(map(id, wrt))
     for node in order:  # children come first, so one pass finds every node reaching wrt
         if any(id(c) in on_path for c in node.children):
