@@ -1,5 +1,6 @@
 """ad.checkpoint: one node, identical derivatives at every order, recomputed not stored."""
 import numpy as np
+import pytest
 
 import autodiff as ad
 
@@ -54,3 +55,39 @@ def test_same_input_twice():
     g, = ad.grad(y, [x])
     v = x.value
     assert np.allclose(g(), np.cos(v) * v + np.sin(v))
+
+
+def test_a_function_returning_several_nodes():
+    """A segment of an RNN returns its last state and its loss: one Checkpoint node, sliced
+    back into both, with plain derivatives at first and second order."""
+    w, x, cell = _setup()
+
+    def segment(h):
+        loss = None
+        for _ in range(3):
+            h = cell(h)
+            loss = ad.sum(h * h) if loss is None else loss + ad.sum(h * h)
+        return h, loss
+
+    def total(run):
+        h, first = run(x)
+        h, second = run(h)
+        return first + second + ad.sum(h)
+
+    plain, checked = total(segment), total(ad.checkpoint(segment))
+    h, loss = ad.checkpoint(segment)(x)
+    assert h.shape == (2, 4) and loss.shape == ()
+    assert sum(isinstance(n, ad.Checkpoint) for n in ad.topo_sort(checked)) == 2
+    assert np.isclose(plain(), checked(), rtol=1e-13)
+    g_plain, g_checked = ad.grad(plain, [w, x]), ad.grad(checked, [w, x])
+    for a, b in zip(g_plain, g_checked):
+        assert np.allclose(a(), b(), rtol=1e-12, atol=1e-13)
+    second = [ad.grad(ad.sum(g[0] ** 2), [x])[0] for g in (g_plain, g_checked)]
+    assert np.allclose(second[0](), second[1](), rtol=1e-11, atol=1e-12)
+
+
+def test_a_function_must_return_nodes():
+    f = ad.checkpoint(lambda a: (a, 2.0))
+    x = ad.Variable(np.ones(2), name="x")
+    with pytest.raises(TypeError, match="must return a node or a tuple of nodes"):
+        f(x)
