@@ -2,13 +2,16 @@
 
 Batch 128 of fixed-seed random data (a pool of batches, cycled), float64, SGD lr 0.01.
 Loss: mean over the batch of the softmax cross-entropy. Layers compute ``x @ W + b``
-with W of shape (in, out), the same layout in every system.
+with W of shape (in, out), the same layout in every system but the module ones (W.T).
 
 Systems: numpy_by_hand (forward and backward written out), autodiff compiled (graph built
 once, `ad.function` with the batch as input, new batches fed each step), autodiff dynamic
-(graph rebuilt, differentiated and evaluated every step), torch (eager, torch.optim.SGD),
-jax (the whole step under jax.jit), autograd (HIPS). The parameter update is part of
-every step.
+(graph rebuilt, differentiated and evaluated every step), autodiff modules compiled and
+dynamic (the same two written with `autodiff.nn`: Sequential of Linear and ReLU,
+nn.softmax_cross_entropy on the one-hot labels, nn.SGD; nn.Linear's weight is (out, in),
+so the weights are loaded transposed and compared transposed back), torch (eager,
+torch.optim.SGD), jax (the whole step under jax.jit), autograd (HIPS). The parameter
+update is part of every step.
 """
 import numpy as np
 
@@ -157,6 +160,89 @@ def autodiff_dynamic(problem):
     return System("autodiff dynamic", step, values, lambda: [p.value.copy() for p in params])
 
 
+# --- autodiff with nn modules --------------------------------------------------------
+
+def _mlp_modules(nn, params0):
+    """The MLP as nn modules, holding the problem's initial parameters."""
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
+    names = [name for name, _ in model.named_parameters()]  # the order of NAMES
+    model.load_state_dict({n: _modules_layout(p) for n, p in zip(names, params0)})
+    return model
+
+
+def _modules_layout(array):
+    """A raw parameter (W of shape (in, out), or b) in nn.Linear's layout."""
+    # nn.Linear's weight is (out, in); C order, as a fresh one (W.T alone is Fortran order)
+    return np.ascontiguousarray(array.T)
+
+
+def _raw_layout(arrays):
+    """Module parameters or gradients back in the raw layout (W (in, out)), as copies."""
+    return [np.array(a.T) for a in arrays]
+
+
+def _modules_loss(nn, model, x, y):
+    """Mean softmax cross-entropy of the model's logits (y one-hot, as for _ad_loss)."""
+    return nn.softmax_cross_entropy(model(x), y, reduction="mean")
+
+
+def autodiff_modules_compiled(problem):
+    """autodiff compiled, written with nn modules, nn.softmax_cross_entropy and nn.SGD."""
+    import autodiff as ad
+    from autodiff import nn
+    params0, xs, ys, _ = problem
+    model = _mlp_modules(nn, params0)
+    params = model.parameters()
+    opt = nn.SGD(params, lr=LR)
+    xb = ad.Variable(xs[0], name="x")
+    yb = ad.Variable(ys[0], name="y")
+    loss = _modules_loss(nn, model, xb, yb)
+    grads = ad.grad(loss, params)
+    f = ad.function([loss, *grads], inputs=[xb, yb])
+    cyc = _Cycle()
+
+    def step():
+        i = cyc.next()
+        loss_value, *grad_values = f(xs[i], ys[i])
+        opt.step(grad_values)
+        return loss_value
+
+    def values():
+        loss_value, *grad_values = f(xs[0], ys[0])
+        return _named(loss_value, _raw_layout(grad_values))
+
+    return System("autodiff modules compiled", step, values,
+                  lambda: _raw_layout(p.value for p in params))
+
+
+def autodiff_modules_dynamic(problem):
+    """autodiff dynamic, written with nn modules, nn.softmax_cross_entropy and nn.SGD."""
+    import autodiff as ad
+    from autodiff import nn
+    params0, xs, ys, _ = problem
+    model = _mlp_modules(nn, params0)
+    params = model.parameters()
+    opt = nn.SGD(params, lr=LR)
+    cyc = _Cycle()
+
+    def run(i):
+        loss = _modules_loss(nn, model, xs[i], ys[i])
+        return ad.evaluate([loss, *ad.grad(loss, params)])
+
+    def step():
+        loss_value, *grad_values = run(cyc.next())
+        opt.step(grad_values)
+        return loss_value
+
+    def values():
+        loss_value, *grad_values = run(0)
+        return _named(loss_value, _raw_layout(grad_values))
+
+    return System("autodiff modules dynamic", step, values,
+                  lambda: _raw_layout(p.value for p in params))
+
+
 # --- peers ---------------------------------------------------------------------------
 
 def torch_system(problem):
@@ -266,7 +352,9 @@ def build(quick=False, skip=()):
     problem = make_problem()
     systems, notes = [numpy_by_hand(problem)], []
     for name, make in (("autodiff compiled", autodiff_compiled),
-                       ("autodiff dynamic", autodiff_dynamic)):
+                       ("autodiff dynamic", autodiff_dynamic),
+                       ("autodiff modules compiled", autodiff_modules_compiled),
+                       ("autodiff modules dynamic", autodiff_modules_dynamic)):
         if name not in skip:
             systems.append(make(problem))
     for peer, make in (("torch", torch_system), ("jax", jax_system),

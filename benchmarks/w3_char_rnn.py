@@ -10,8 +10,12 @@ that torch.optim.Adagrad is the same update.
 
 Systems as in W2: numpy_by_hand (BPTT written out), autodiff compiled (one `ad.function`
 with the batch and the initial hidden state as inputs) and dynamic (graph rebuilt every
-step), torch (eager, torch.optim.Adagrad, clip_grad_value_), jax (whole step jitted, the
-time loop a lax.scan), autograd.
+step), autodiff modules compiled and dynamic (the same two written with `autodiff.nn`:
+nn.RNNCell over the sequence, an nn.Linear output layer, nn.softmax_cross_entropy,
+nn.clip_grad_value, nn.Adagrad; weights loaded transposed, as nn's are (out, in); the
+cell's two biases start as bias_ih = bh, bias_hh = 0, and only bias_ih is trained), torch
+(eager, torch.optim.Adagrad, clip_grad_value_), jax (whole step jitted, the time loop a
+lax.scan), autograd.
 """
 import numpy as np
 
@@ -193,6 +197,102 @@ def autodiff_dynamic(pb):
     return System("autodiff dynamic", step, values, lambda: [p.value.copy() for p in params])
 
 
+# --- autodiff with nn modules --------------------------------------------------------
+
+def _rnn_modules(nn, params0):
+    """nn.RNNCell(65, 100) and the output nn.Linear(100, 65) in one Module, holding the
+    problem's initial parameters, and the parameters to train."""
+    model = nn.Module()
+    model.cell = nn.RNNCell(VOCAB, HIDDEN)
+    model.out = nn.Linear(HIDDEN, VOCAB)
+    Wxh, Whh, bh, Why, by = params0
+    # weights are (out, in) in nn (C order, as fresh ones); bias_hh = 0: bias_ih + bias_hh = bh
+    model.load_state_dict({"cell.weight_ih": np.ascontiguousarray(Wxh.T),
+                           "cell.weight_hh": np.ascontiguousarray(Whh.T),
+                           "cell.bias_ih": bh, "cell.bias_hh": np.zeros(HIDDEN),
+                           "out.weight": np.ascontiguousarray(Why.T), "out.bias": by})
+    # bias_hh stays 0: trained too, it would take a second Adagrad step on bias_ih's
+    # gradient and the model would drift from the one-bias RNN of the other systems
+    params = [p for p in model.parameters() if p is not model.cell.bias_hh]
+    return model, params
+
+
+def _raw_layout(arrays):
+    """Module gradients or parameters (order of NAMES) back in the raw layout, as copies."""
+    return [np.array(a.T) for a in arrays]
+
+
+def _raw_params(model):
+    """The model's parameters as the raw systems hold them: Wxh, Whh, bh, Why, by."""
+    cell, out = model.cell, model.out
+    bh = cell.bias_ih.value + cell.bias_hh.value
+    return _raw_layout([cell.weight_ih.value, cell.weight_hh.value, bh, out.weight.value,
+                        out.bias.value])
+
+
+def _modules_rnn(nn, model, xs, ys, h, batch):
+    """_ad_rnn written with the model's cell and output layer and nn.softmax_cross_entropy."""
+    loss = None
+    for t in range(SEQ):
+        h = model.cell(xs[t], h)
+        ce = nn.softmax_cross_entropy(model.out(h), ys[t], reduction="sum")
+        loss = ce if loss is None else loss + ce
+    return loss * (1.0 / batch), h
+
+
+def autodiff_modules_compiled(pb):
+    """autodiff compiled, written with nn modules, nn.clip_grad_value and nn.Adagrad."""
+    import autodiff as ad
+    from autodiff import nn
+    B = pb["batch"]
+    model, params = _rnn_modules(nn, pb["params"])
+    opt = nn.Adagrad(params, lr=LR, eps=EPS)
+    X = ad.Variable(pb["xs"][0], name="x")
+    Y = ad.Variable(pb["ys"][0], name="y")
+    h0 = ad.Variable(np.zeros((B, HIDDEN)), name="h0")
+    loss, h_last = _modules_rnn(nn, model, X, Y, h0, B)
+    grads = ad.grad(loss, params)
+    f = ad.function([loss, *grads, h_last], inputs=[X, Y, h0])
+    st = _State(B)
+
+    def step():
+        i = st.next()
+        loss_value, *grad_values, st.h = f(pb["xs"][i], pb["ys"][i], st.h)
+        opt.step(nn.clip_grad_value(grad_values, CLIP))
+        return loss_value
+
+    def values():
+        loss_value, *grad_values, _ = f(pb["xs"][0], pb["ys"][0], np.zeros((B, HIDDEN)))
+        return _named(loss_value, _raw_layout(grad_values))
+
+    return System("autodiff modules compiled", step, values, lambda: _raw_params(model))
+
+
+def autodiff_modules_dynamic(pb):
+    """autodiff dynamic, written with nn modules, nn.clip_grad_value and nn.Adagrad."""
+    import autodiff as ad
+    from autodiff import nn
+    B = pb["batch"]
+    model, params = _rnn_modules(nn, pb["params"])
+    opt = nn.Adagrad(params, lr=LR, eps=EPS)
+    st = _State(B)
+
+    def run(i, h0):
+        loss, h_last = _modules_rnn(nn, model, pb["xs"][i], pb["ys"][i], h0, B)
+        return ad.evaluate([loss, *ad.grad(loss, params), h_last])
+
+    def step():
+        loss_value, *grad_values, st.h = run(st.next(), st.h)
+        opt.step(nn.clip_grad_value(grad_values, CLIP))
+        return loss_value
+
+    def values():
+        loss_value, *grad_values, _ = run(0, np.zeros((B, HIDDEN)))
+        return _named(loss_value, _raw_layout(grad_values))
+
+    return System("autodiff modules dynamic", step, values, lambda: _raw_params(model))
+
+
 # --- peers ---------------------------------------------------------------------------
 
 def torch_system(pb):
@@ -326,7 +426,9 @@ def build(batch, quick=False, skip=()):
     pb = make_problem(batch)
     systems, notes = [numpy_by_hand(pb)], []
     for name, make in (("autodiff compiled", autodiff_compiled),
-                       ("autodiff dynamic", autodiff_dynamic)):
+                       ("autodiff dynamic", autodiff_dynamic),
+                       ("autodiff modules compiled", autodiff_modules_compiled),
+                       ("autodiff modules dynamic", autodiff_modules_dynamic)):
         if name not in skip:
             systems.append(make(pb))
     for peer, make in (("torch", torch_system), ("jax", jax_system),
