@@ -74,16 +74,17 @@ class Function:
         for i, out in enumerate(self.outputs):
             if not isinstance(out, Node):
                 raise TypeError(f"outputs[{i}] is a {type(out).__name__}, not a node")
+        order = topo_sort(self.outputs)
         if simplify == "auto":
-            simplify = _has_higher_order_nodes(self.outputs)
+            simplify = _has_higher_order_nodes(order)
         if simplify:
             from ..rewrite import simplify as simplify_graph
             self.outputs = simplify_graph(self.outputs)
+            order = topo_sort(self.outputs)
         self.inputs = list(inputs)
         for v in self.inputs:
             if not isinstance(v, Variable):
                 raise TypeError(f"inputs (and feed keys) must be Variables; got {v!r}")
-        order = topo_sort(self.outputs)
         self.nodes = order  # the graph that runs, children before parents
         steps, index = plan_steps(order, self.outputs)
         outputs = [index[id(out)] for out in self.outputs]
@@ -163,10 +164,10 @@ def _as_value(var, value):
     return array.astype(var.dtype, copy=False)
 
 
-def _has_higher_order_nodes(outputs):
+def _has_higher_order_nodes(nodes):
     """True when some node was built by differentiating a derivative node."""
     return any(n.derivative_of is not None and n.derivative_of.derivative_of is not None
-               for n in topo_sort(outputs))
+               for n in nodes)
 
 
 def _owned(value):

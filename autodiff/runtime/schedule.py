@@ -48,10 +48,10 @@ def value_bytes(node):
     view into a stored value (a slice of a Variable's value)."""
     if node.returns_view and not node.children[0].children:
         return 0
-    size = 1
+    size = node.dtype.itemsize
     for d in node.shape:
         size *= d
-    return size * np.dtype(node.dtype).itemsize
+    return size
 
 
 def plan_steps(order, outputs):
@@ -98,14 +98,14 @@ def add_into_total(total, term):
 
 def _sums_merged_into_their_reader(order, outputs, Add):
     """Ids of the sums whose only reader is another sum (and which are not outputs)."""
-    readers = {}
+    reader = {}  # id(sum) -> its one reader, or None once it has two
     for node in order:
-        for c in set(map(id, node.children)):
-            readers.setdefault(c, []).append(node)
+        for c in node.children:
+            if type(c) is Add:
+                seen = reader.get(id(c), node)
+                reader[id(c)] = node if seen is node else None
     outputs = {id(o) for o in outputs}
-    return {id(n) for n in order
-            if type(n) is Add and id(n) not in outputs and len(readers.get(id(n), ())) == 1
-            and type(readers[id(n)][0]) is Add}
+    return {i for i, r in reader.items() if type(r) is Add and i not in outputs}
 
 
 def _terms(total, merged):
@@ -241,39 +241,36 @@ def _hoist(steps, order, outputs):
     n = len(steps)
     readers = [[] for _ in range(n)]
     for i, s in enumerate(steps):
-        for a in set(s.args):
+        for a in s.args:
             readers[a].append(i)
     eager = [s.accumulates for s in steps]
     for o in outputs:
         eager[o] = bool(steps[o].args)
+    # the eager step that a term feeds alone (-1: none), e.g. an outer product's total
+    feeds = [r[0] if len(r) == 1 and eager[r[0]] and not eager[i] else -1
+             for i, r in enumerate(readers)]
     done = [not s.args for s in steps]
     new_order = [i for i in order if done[i]]  # the leaves
 
-    def ready_term(a):
-        return (not eager[a] and len(readers[a]) == 1
-                and all(done[b] for b in steps[a].args))
-
-    def emit(i, queue):
-        new_order.append(i)
-        done[i] = True
-        queue.append(i)
+    def computable(a):  # made already, or a term that can be made now for its reader
+        return done[a] or (feeds[a] >= 0 and all(done[b] for b in steps[a].args))
 
     for i in order:
         if done[i]:
             continue
-        queue = []
-        emit(i, queue)
+        queue = [i]
+        new_order.append(i)
+        done[i] = True
         while queue:
-            v = queue.pop()
-            targets = [r for r in readers[v] if eager[r]]
-            targets += [t for r in readers[v] if ready_term(r) for t in readers[r] if eager[t]]
-            for t in targets:
-                if done[t] or not all(done[a] or ready_term(a) for a in steps[t].args):
+            for r in readers[queue.pop()]:
+                t = r if eager[r] else feeds[r]
+                if t < 0 or done[t] or not all(computable(a) for a in steps[t].args):
                     continue
-                for a in steps[t].args:
+                for a in (*steps[t].args, t):
                     if not done[a]:
-                        emit(a, queue)
-                emit(t, queue)
+                        new_order.append(a)
+                        done[a] = True
+                        queue.append(a)
     return new_order
 
 

@@ -41,19 +41,20 @@ def grad(y, wrt, previous_grad=None):
             raise TypeError(f"grad: wrt[{i}] is a {type(w).__name__}, not a node")
     seed = _seed(y, previous_grad)
     with gc_paused():
-        cotangents = backpropagate(y, seed, wrt)
+        order = topo_sort([y])
+        cotangents = backpropagate(y, seed, wrt, order=order)
     grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
-    if len(cotangents) and _may_be_large(y):
+    if len(cotangents) and _may_be_large(order):
         _warn_if_large(grads, y)
     return grads
 
 
-def _may_be_large(y):
-    """Whether the exact check is worth making: only a `y` that is itself a derivative
-    (nested grad) can grow fast, and each derivative rule builds a handful of nodes (under
-    a dozen), so the gradient of a small `y` cannot reach the warning size. A first
-    gradient of a long unrolled model is large because the model is, and never warns."""
-    nodes = topo_sort(y)
+def _may_be_large(nodes):
+    """Whether the exact check is worth making, from `nodes` (y's graph): only a `y` that
+    is itself a derivative (nested grad) can grow fast, and each derivative rule builds a
+    handful of nodes (under a dozen), so the gradient of a small `y` cannot reach the
+    warning size. A first gradient of a long unrolled model is large because the model
+    is, and never warns."""
     return (len(nodes) * 3 * GROWTH_WARNING > GRAPH_SIZE_WARNING
             and any(n.derivative_of is not None for n in nodes))
 
@@ -75,13 +76,15 @@ def _warn_if_large(grads, y):
             f"function, keeps them small", stacklevel=3)
 
 
-def backpropagate(y, seed, wrt, stop_at_wrt=False):
+def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
     """Map each node of `wrt` reached from `y` to its cotangent node.
 
     With `stop_at_wrt`, the nodes of `wrt` are treated as leaves (partial derivatives:
-    nothing flows through them to their own inputs), as a derivative rule needs.
+    nothing flows through them to their own inputs), as a derivative rule needs. `order`:
+    ``topo_sort([y])`` when the caller has it already.
     """
-    order = topo_sort([y], leaves=wrt if stop_at_wrt else ())
+    if order is None:
+        order = topo_sort([y], leaves=wrt if stop_at_wrt else ())
     on_path = set(map(id, wrt))
     for node in order:  # children come first, so one pass finds every node reaching wrt
         if any(id(c) in on_path for c in node.children):
