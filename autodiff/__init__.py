@@ -18,7 +18,7 @@ from .ops.functions import (add, subtract, multiply, divide, negative, power, ex
                             min, prod, logsumexp, softmax, log_softmax, reshape, transpose,
                             swapaxes, expand_dims, squeeze, broadcast_to, concatenate, stack, pad,
                             einsum, matmul, dot, tensordot, outer, trace, diagonal, zeros_like,
-                            ones_like, index)
+                            ones_like, index, stop_gradient)
 from .runtime import evaluate, function, Function, EvaluationError
 from .transforms import grad, checkpoint, Checkpoint, jvp, derivative, jacobian, hessian, hvp
 from .rewrite import simplify

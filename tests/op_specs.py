@@ -295,6 +295,9 @@ spec("where", lambda a, b, cond: ad.where(cond, a, b), lambda a, b, cond: np.whe
 unary("where[condition node, sqrt in the branch not taken]",
       lambda x: ad.where(x > 0, ad.sqrt(x), 0.0),
       lambda x: np.where(x > 0, np.sqrt(np.abs(x)), 0.0), NONZERO, covers=("where", "sqrt"))
+# the forward value only: its derivative is zero by definition, not numpy's (test_grad.py)
+unary("stop_gradient", ad.stop_gradient, lambda x: x, differentiable=False)
+unary("StopGradient", ad.StopGradient, lambda x: x, differentiable=False)
 spec("clip", ad.clip, np.clip, [EVEN, LOWER, UPPER], broadcast_shapes(3))
 unary("clip[scalar bounds]", lambda x: ad.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1, 1),
       CLIP_X)

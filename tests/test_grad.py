@@ -197,3 +197,15 @@ def test_first_gradient_of_a_long_unrolled_model_does_not_warn():
         warnings.simplefilter("error")
         (dW,) = ad.grad(loss, [W])
     assert ad.graph_size(dW) > 20_000
+
+
+def test_stop_gradient_passes_values_and_blocks_gradients():
+    x = ad.Variable(np.array([0.5, -1.5, 2.0]), name="x")
+    frozen = ad.stop_gradient(x)
+    assert np.array_equal(frozen(), x.value)
+    g, = ad.grad(ad.sum(frozen * x), [x])        # d/dx (c * x) with c = x held fixed
+    assert np.array_equal(g(), x.value)
+    g, = ad.grad(ad.sum(ad.stop_gradient(x * x)), [x])  # nothing flows back: a zero
+    assert np.array_equal(g(), np.zeros(3))
+    h, = ad.grad(ad.sum(ad.grad(ad.sum(frozen * x ** 2), [x])[0]), [x])
+    assert np.allclose(h(), 2 * x.value)         # second order: d/dx sum(2 c x) = 2c

@@ -2,7 +2,8 @@
 numpy-style functions that build them."""
 from .elementwise import (Add, Subtract, Mul, Negate, Recipr, Divide, Pow, Exp, Expm1, Log,
                           Log1p, Sqrt, Abs, Sin, Cos, Tan, Tanh, Sigmoid, Softplus, ReLU, Step,
-                          Sign, Where, Less, LessEqual, Greater, GreaterEqual, Equal, Cast)
+                          Sign, Where, Less, LessEqual, Greater, GreaterEqual, Equal, Cast,
+                          StopGradient)
 from .einsum import Einsum
 from .shape_ops import (Reshape, BroadcastTo, ReduceSumToShape, ReduceSumKeepDims, Slice,
                         ScatterAdd, Concat, Pad, Transpose, MatMul)

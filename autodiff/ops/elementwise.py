@@ -351,6 +351,22 @@ class Sign(Node):
         return [None]
 
 
+class StopGradient(Node):
+    """``StopGradient(x)``: the value of x, with no gradient flowing back into x (a
+    constant as far as `grad` is concerned, as jax.lax.stop_gradient and torch's detach)."""
+
+    op_label = "stop_gradient"
+
+    def infer_dtype(self, dtype):
+        return dtype
+
+    def forward(self, x):
+        return x
+
+    def vjp(self, g):
+        return [None]
+
+
 class Where(Node):
     """``Where(cond, a, b)``: a where cond is true, else b. No gradient flows to `cond`,
     and the branch not taken receives an exact zero cotangent."""

@@ -141,6 +141,12 @@ def where(cond, a, b):
     return ew.Where(cond, a, b)
 
 
+def stop_gradient(x):
+    """x's value, with no gradient flowing back into x: ``grad`` treats it as a constant.
+    ``ad.grad(ad.stop_gradient(x) * x, [x])`` is x, not 2x."""
+    return ew.StopGradient(x)
+
+
 def clip(x, a_min=None, a_max=None):
     """x limited to [a_min, a_max] (either may be None)."""
     if a_min is not None:

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ...core.node import Node, Variable
-from ...ops.functions import where
+from ...ops.functions import stop_gradient, where
 from .. import init
 from ..module import Module
 
@@ -55,23 +55,8 @@ class Embedding(Module):
         if not padded.any():
             return rows
         # same values either way; the padding positions pass no gradient to the weight
-        return where(padded, StopGradient(rows), rows)
+        return where(padded, stop_gradient(rows), rows)
 
     def extra_repr(self):
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
-
-
-class StopGradient(Node):
-    """``StopGradient(x)``: the value of x, with no gradient flowing back into x."""
-
-    op_label = "stop_gradient"
-
-    def infer_dtype(self, dtype):
-        return dtype
-
-    def forward(self, x):
-        return x
-
-    def vjp(self, g):
-        return [None]
