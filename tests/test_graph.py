@@ -187,6 +187,34 @@ def test_evaluation_errors_name_the_node():
         (Broken(x, name="bad") + 1)()
 
 
+def test_compiled_calls_match_the_first_and_still_name_a_failing_node():
+    """From its second call a Function runs generated code; same values, same errors."""
+    class FailsOnNegative(ad.Node):
+        def infer_dtype(self, dtype):
+            return dtype
+
+        def forward(self, x):
+            if (x < 0).any():
+                raise ValueError("negative input")
+            return np.sqrt(x)
+
+        def vjp(self, g):
+            return [g / (2 * self)]
+
+    x = ad.Variable(np.array([1.0, 4.0]), name="x")
+    y = ad.exp(FailsOnNegative(x)) * x + ad.Add(x, x, x, x, x)  # a long sum: running totals
+    f = ad.function([y, ad.grad(ad.sum(y), [x])[0]])
+    first = f()
+    for _ in range(2):
+        again = f()
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
+    assert f._compiled is not None
+    x.value = np.array([1.0, -4.0])
+    with pytest.raises(ad.EvaluationError, match="FailsOnNegative.*negative input"):
+        f()
+
+
 def test_non_numeric_values_are_refused_when_built():
     with pytest.raises(TypeError, match="numeric"):
         ad.Variable("abc")

@@ -12,6 +12,7 @@ import numpy as np
 from ..core.node import Node, Variable, Constant, check_value_shape
 from ..core.gcpause import gc_paused
 from ..core.traversal import topo_sort
+from .codegen import compile_steps
 from .schedule import add_into_total, assign_slots, best_order, plan_steps, value_bytes
 
 
@@ -114,6 +115,8 @@ class Function:
         self.steps = [(steps[i].kernel, tuple(slot[a] for a in steps[i].args), slot[i],
                        frees.get(i, ()), steps[i].node)
                       for i in order if steps[i].args]
+        self._compiled = None  # straight-line code for the steps, made at the second call
+        self._called = False
 
     def planned_peak_bytes(self):
         """The most bytes of computed values alive at once in a call, from node shapes
@@ -142,20 +145,39 @@ class Function:
             if s is not None:
                 buf[s] = _as_value(var, value)
         with np.errstate(all="ignore"):  # inf and NaN are values here, not warnings
-            step = None
-            try:
-                for step in self.steps:
-                    kernel, args, out, free, _ = step
-                    buf[out] = kernel(*[buf[a] for a in args])
-                    for f in free:
-                        buf[f] = None
-            except Exception as err:
-                node = step[4]
-                raise EvaluationError(f"evaluating {node!r} failed: {type(err).__name__}: "
-                                      f"{err}") from err
-        results = [np.array(buf[s]) if s in self.stored_outputs else _owned(buf[s])
-                   for s in self.output_slots]
+            if self._compiled is None and self._called:  # a second call: worth compiling
+                self._compiled = compile_steps(self.steps, self._loaded_slots(),
+                                               self.output_slots)
+            self._called = True
+            if self._compiled is None:
+                outputs = self._run_steps(buf)
+            else:
+                try:
+                    outputs = self._compiled(buf)
+                except Exception:
+                    outputs = self._run_steps(buf)  # raises, naming the node that failed
+        results = [np.array(v) if s in self.stored_outputs else _owned(v)
+                   for s, v in zip(self.output_slots, outputs)]
         return results[0] if self.single else results
+
+    def _run_steps(self, buf):
+        """The step loop: the first call, and the reference that attributes failures."""
+        step = None
+        try:
+            for step in self.steps:
+                kernel, args, out, free, _ = step
+                buf[out] = kernel(*[buf[a] for a in args])
+                for f in free:
+                    buf[f] = None
+        except Exception as err:
+            node = step[4]
+            raise EvaluationError(f"evaluating {node!r} failed: {type(err).__name__}: "
+                                  f"{err}") from err
+        return [buf[s] for s in self.output_slots]
+
+    def _loaded_slots(self):
+        return ([s for s, _ in self.constants] + [s for s, _ in self.leaves]
+                + [s for s in self.input_slots if s is not None])
 
 
 def _as_value(var, value):
