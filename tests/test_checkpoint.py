@@ -91,3 +91,53 @@ def test_a_function_must_return_nodes():
     x = ad.Variable(np.ones(2), name="x")
     with pytest.raises(TypeError, match="must return a node or a tuple of nodes"):
         f(x)
+
+
+def test_outputs_keep_their_dtypes_and_gradients_their_inputs_dtypes():
+    x = ad.Variable(np.array([0.1, 0.2, 0.3], dtype=np.float32), name="x")
+    s = ad.Variable(np.array(2.0), name="s")
+
+    def f(a, b):
+        return ad.exp(a), ad.sum(a) * b, a > 0.15   # float32, float64, bool
+
+    def model(run):
+        h, loss, mask = run(x, s)
+        return ad.sum(h * h) + ad.sum(ad.where(mask, h, 0.0)), loss, mask
+
+    plain, checked = model(f), model(ad.checkpoint(f))
+    for p, c in zip(plain, checked):
+        assert p.dtype == c.dtype
+        np.testing.assert_allclose(p(), c(), rtol=1e-6)
+    gp, gc = ad.grad(plain[0], [x])[0], ad.grad(checked[0], [x])[0]
+    assert gp.dtype == gc.dtype == np.float32
+    np.testing.assert_allclose(gp(), gc(), rtol=1e-6)
+
+
+def test_a_checkpointed_function_may_call_itself():
+    """Nested calls of one decorated function each unpack with their own layout."""
+    rng = np.random.default_rng(0)
+    w = ad.Variable(rng.standard_normal((3, 3)) * 0.5, name="W")
+    xs = ad.Variable(rng.standard_normal((4, 3)), name="xs")
+
+    def scan(h, seq, run):
+        if seq.shape[0] == 1:
+            h = ad.tanh(h @ w + seq[0])
+            return h, ad.reshape(h, (1, 3))
+        half = seq.shape[0] // 2
+        h, first = run(h, seq[:half])
+        h, second = run(h, seq[half:])
+        return h, ad.concatenate([first, second])
+
+    def plain(h, seq):
+        return scan(h, seq, plain)
+
+    @ad.checkpoint
+    def checked(h, seq):
+        return scan(h, seq, checked)
+
+    h0 = ad.Variable(np.zeros(3), name="h0")
+    (hp, states_p), (hc, states_c) = plain(h0, xs), checked(h0, xs)
+    assert states_c.shape == (4, 3)
+    np.testing.assert_allclose(states_p(), states_c(), rtol=1e-13)
+    gp, gc = ad.grad(ad.sum(states_p ** 2), [w])[0], ad.grad(ad.sum(states_c ** 2), [w])[0]
+    np.testing.assert_allclose(gp(), gc(), rtol=1e-12)

@@ -114,3 +114,9 @@ def test_simplify_never_changes_values(case):
         assert b.shape == a.shape
         assert np.allclose(ad.evaluate(a, simplify=False), ad.evaluate(b, simplify=False),
                            rtol=1e-9, atol=1e-9)
+
+
+def test_complex_products_keep_their_operand_order():
+    a = ad.Variable(np.array([1 + 2j, 3 - 1j]), name="a")
+    b = ad.Variable(np.array([0.5 - 1j, 2 + 2j]), name="b")
+    assert (a * b).key() != (b * a).key()  # numpy's complex product is not bit-symmetric

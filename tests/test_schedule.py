@@ -121,3 +121,32 @@ def test_checkpointed_segments_keep_less_than_the_plain_graph(segment):
         assert np.allclose(got, want)
     # kept: a hidden state per segment start, and one segment's intermediates at a time
     assert checkpointed.planned_peak_bytes() * 2 < plain.planned_peak_bytes()
+
+
+def test_sums_of_masks_and_small_integers_keep_numpys_order():
+    """bool + bool is a logical or and uint8 wraps: such sums are not reordered."""
+    x = ad.Variable(np.zeros(3), name="x")
+    m1, m2 = np.array([True, True, False]), np.array([True, False, False])
+    pixels = np.array([200, 100, 0], dtype=np.uint8)
+    for y, want in [(ad.sin(x) + m1 + m2, np.sin(x.value) + m1 + m2),
+                    (ad.sin(x) + pixels + pixels, np.sin(x.value) + pixels + pixels),
+                    (ad.Add(ad.sin(x), m1, m2, m1), np.sin(x.value) + m1 + m2 + m1)]:
+        for f in (ad.Function(y, simplify=False), ad.Function(y)):
+            np.testing.assert_array_equal(f(), want)
+        np.testing.assert_array_equal(y(), want)
+
+
+def test_outputs_never_alias_stored_arrays():
+    x = ad.Variable(np.array([1.0, 2.0, 3.0]), name="x")
+    v = ad.Variable(np.array([4.0, 5.0]), name="v")
+    f = ad.Function([ad.stop_gradient(x), x, v * 2], inputs=[v])
+    fed = np.array([4.0, 5.0])
+    for _ in range(2):  # the first call runs the step loop, the second generated code
+        passed, same, _ = f(fed)
+        passed[:] = 0
+        same[:] = 0
+    np.testing.assert_array_equal(x.value, [1.0, 2.0, 3.0])
+    g = ad.Function(v, inputs=[v])
+    out = g(fed)
+    out[:] = 0
+    np.testing.assert_array_equal(fed, [4.0, 5.0])

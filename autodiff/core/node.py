@@ -42,7 +42,8 @@ class Node:
     #: True for ops whose value is a view into their first child's value (no new buffer);
     #: the evaluation schedule counts such a value as free when the child is stored.
     returns_view = False
-    #: True for ops whose two operands can be swapped without changing a bit of the value.
+    #: True for ops whose two operands can be swapped without changing a bit of the value
+    #: (interning then treats ``a op b`` and ``b op a`` as one node).
     commutative = False
 
     def __init__(self, *children, name=None, **params):

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..core.context import scope
 from ..core.node import Node, Variable
-from ..transforms.checkpoint import Checkpoint, pack, unpack
+from ..transforms.checkpoint import Checkpoint, describe_outputs, pack, unpack
 from .randomness import Tape
 from .serialization import save_arrays, load_arrays
 
@@ -329,7 +329,7 @@ def _checkpointed_call(module, label, args, kwargs):
     """
     inputs, fill_inputs = _split_nodes((args, kwargs))
     tape = Tape()
-    layout = []  # filled by the first build: (fill_outputs, shapes, single)
+    layout = []  # filled by the first build: (fill_outputs, (shape, dtype) of each output, single)
 
     def run(*nodes):
         call_args, call_kwargs = fill_inputs(nodes)
@@ -343,13 +343,13 @@ def _checkpointed_call(module, label, args, kwargs):
         if not outs:
             raise TypeError(f"{label}: a checkpointed forward must return nodes, got {out!r}")
         if not layout:
-            layout.append((fill_outputs, [o.shape for o in outs], isinstance(out, Node)))
+            layout.append((fill_outputs, describe_outputs(outs), isinstance(out, Node)))
         return out if isinstance(out, Node) else pack(outs)
 
     run.__name__ = label
     node = Checkpoint(run, *inputs, name=label)
-    fill_outputs, shapes, single = layout[0]
-    return node if single else fill_outputs(list(unpack(node, shapes)))
+    fill_outputs, described, single = layout[0]
+    return node if single else fill_outputs(list(unpack(node, described)))
 
 
 class _Slot:

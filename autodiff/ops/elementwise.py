@@ -24,7 +24,7 @@ class Add(Node):
     """Sum of any number of operands: ``Add(a, b, c)`` is a + b + c."""
 
     op_label = "+"
-    commutative = True  # for two operands; longer sums round in operand order
+    commutative = True  # for two operands; longer sums keep their operand order in their key
 
     def __init__(self, *operands, name=None):
         if not operands:
@@ -74,8 +74,9 @@ class Mul(Node):
 
     @property
     def commutative(self):
-        """a*b is b*a, except when a zero `a` is strong."""
-        return not self.params.get("strong_zero")
+        """a*b is b*a bit for bit for real numbers, unless a zero `a` is strong. (numpy's
+        vectorised complex product can differ in the last bit when swapped.)"""
+        return not self.params.get("strong_zero") and self.dtype.kind != "c"
 
     def kernel(self):
         return _strong_zero_multiply if self.params.get("strong_zero") else np.multiply

@@ -144,9 +144,18 @@ def scaled(rw, k, t):
     return rw.make(ew.Mul, const(k, t), t)
 
 
+def _one_dtype(node):
+    """Whether `node` and its operands share one dtype, so that regrouping its terms or
+    adding its constants first gives the same values (bool + bool is a logical or, and
+    small integers wrap, where a float sum would not)."""
+    return all(c.dtype == node.dtype for c in node.children)
+
+
 @rule("algebra", ew.Add)
 def collect_sums(rw, node):
     # nested sums flattened; x + 0 -> x; a*x + b*x -> (a+b)*x; constants summed
+    if not _one_dtype(node):
+        return None  # mixed dtypes (bool masks, small integers): numpy's order decides
     if len(set(map(id, node.children))) == len(node.children) and \
             not any(isinstance(c, _SUM_PARTS) for c in node.children) and \
             list(node.children) == sorted(node.children, key=id):
@@ -156,7 +165,8 @@ def collect_sums(rw, node):
     width = len(pending)
     while pending:
         child = pending.pop()
-        if isinstance(child, ew.Add) and width + len(child.children) - 1 <= MAX_SUM_WIDTH:
+        if isinstance(child, ew.Add) and _one_dtype(child) and child.dtype == node.dtype \
+                and width + len(child.children) - 1 <= MAX_SUM_WIDTH:
             pending.extend(child.children)
             width += len(child.children) - 1
         elif isinstance(child, Constant):

@@ -106,15 +106,14 @@ class Function:
                     self.leaves.append((slot[i], node))
             else:
                 raise TypeError(f"{node!r} is a leaf that is neither a Variable nor a Constant")
-        # outputs that are stored arrays (constants, Variable values) are returned as copies
-        stored = {s for s, _ in self.constants} | {s for s, _ in self.leaves}
-        self.stored_outputs = stored.intersection(self.output_slots)
         self.input_slots = [slot[index[id(v)]] if id(v) in index else None
                             for v in self.inputs]
         # (kernel, argument slots, output slot, slots to free after it, node)
         self.steps = [(steps[i].kernel, tuple(slot[a] for a in steps[i].args), slot[i],
                        frees.get(i, ()), steps[i].node)
                       for i in order if steps[i].args]
+        self._loaded = ([s for s, _ in self.constants] + [s for s, _ in self.leaves]
+                        + [s for s in self.input_slots if s is not None])
         self._compiled = None  # straight-line code for the steps, made at the second call
         self._called = False
 
@@ -144,10 +143,12 @@ class Function:
         for var, s, value in zip(self.inputs, self.input_slots, values):
             if s is not None:
                 buf[s] = _as_value(var, value)
+        # an output that is a stored array itself (a constant, a Variable's value, an
+        # input, or one passed through unchanged, as stop_gradient does) is copied
+        stored = {id(buf[s]) for s in self._loaded}
         with np.errstate(all="ignore"):  # inf and NaN are values here, not warnings
             if self._compiled is None and self._called:  # a second call: worth compiling
-                self._compiled = compile_steps(self.steps, self._loaded_slots(),
-                                               self.output_slots)
+                self._compiled = compile_steps(self.steps, self._loaded, self.output_slots)
             self._called = True
             if self._compiled is None:
                 outputs = self._run_steps(buf)
@@ -156,8 +157,7 @@ class Function:
                     outputs = self._compiled(buf)
                 except Exception:
                     outputs = self._run_steps(buf)  # raises, naming the node that failed
-        results = [np.array(v) if s in self.stored_outputs else _owned(v)
-                   for s, v in zip(self.output_slots, outputs)]
+        results = [np.array(v) if id(v) in stored else _owned(v) for v in outputs]
         return results[0] if self.single else results
 
     def _run_steps(self, buf):
@@ -174,10 +174,6 @@ class Function:
             raise EvaluationError(f"evaluating {node!r} failed: {type(err).__name__}: "
                                   f"{err}") from err
         return [buf[s] for s in self.output_slots]
-
-    def _loaded_slots(self):
-        return ([s for s, _ in self.constants] + [s for s, _ in self.leaves]
-                + [s for s in self.input_slots if s is not None])
 
 
 def _as_value(var, value):

@@ -39,7 +39,9 @@ class Step:
 
     def __init__(self, node, args, kernel=None, accumulates=False):
         self.node, self.args, self.accumulates = node, args, accumulates
-        self.kernel = kernel if kernel is not None or not args else node.kernel()
+        if kernel is None and args:
+            kernel = node.kernel()
+        self.kernel = kernel
         self.size = value_bytes(node)
 
 
@@ -58,10 +60,13 @@ def plan_steps(order, outputs):
     """Steps for the nodes in `order` (a topological order of `outputs`' graph), leaves
     included as Steps with no args. Returns (steps, Step index of each node id).
 
-    Sums become chains of running totals: nested sums read only by a sum are merged into
-    it (``(a + b) + c`` is one sum of three terms), and the terms are added in the order
-    their inputs become available. The rewrites order a sum's operands for their own
-    reasons; for a gradient summed over time steps this order is time.
+    Sums become chains of running totals (`_sum_chain`). When a sum and all its terms
+    share one dtype, nested sums read only by it are merged into it (``(a + b) + c`` is
+    one sum of three terms) and the terms are added in the order their inputs become
+    available: the rewrites order a sum's operands for their own reasons, and for a
+    gradient summed over time steps this order is time. (Floating-point rounding may
+    differ from numpy's left-to-right sum in the last bits.) A sum of mixed dtypes (bool
+    masks, small integers) keeps numpy's left-to-right order, where promotion matters.
     """
     from ..ops.elementwise import Add
     merged = _sums_merged_into_their_reader(order, outputs, Add)
@@ -69,21 +74,33 @@ def plan_steps(order, outputs):
     for node in order:
         if id(node) in merged:
             continue
-        kernel = None
         if type(node) is Add:
             args = [index[id(t)] for t in _terms(node, merged)]
-            args.sort(key=lambda a: (max(steps[a].args, default=-1), a))
-            if len(args) > 2:
-                accumulates = len(args) >= LONG_SUM
-                steps.append(Step(node, tuple(args[:2]), np.add, accumulates))
-                for a in args[2:-1]:
-                    steps.append(Step(node, (len(steps) - 1, a), add_into_total, accumulates))
-                kernel, args = add_into_total, [len(steps) - 1, args[-1]]
+            if _uniform(node):
+                args.sort(key=lambda a: (max(steps[a].args, default=-1), a))
+            _sum_chain(node, args, steps)
         else:
-            args = [index[id(c)] for c in node.children]
-        index[id(node)] = len(steps)
-        steps.append(Step(node, tuple(args), kernel, kernel is not None and accumulates))
+            steps.append(Step(node, tuple(index[id(c)] for c in node.children)))
+        index[id(node)] = len(steps) - 1
     return steps, index
+
+
+def _sum_chain(node, args, steps):
+    """Append Steps adding `args` (Step indices) left to right for the sum `node`: a
+    fresh total of the first two terms, then each term added into it (`add_into_total`)."""
+    if len(args) <= 2:
+        steps.append(Step(node, tuple(args)))
+        return
+    accumulates = len(args) >= LONG_SUM
+    steps.append(Step(node, tuple(args[:2]), np.add, accumulates))
+    for a in args[2:]:
+        steps.append(Step(node, (len(steps) - 1, a), add_into_total, accumulates))
+
+
+def _uniform(total):
+    """Whether a sum and all its operands have one dtype (adding them in any order and
+    grouping gives that dtype at every step)."""
+    return all(c.dtype == total.dtype for c in total.children)
 
 
 def add_into_total(total, term):
@@ -97,7 +114,8 @@ def add_into_total(total, term):
 
 
 def _sums_merged_into_their_reader(order, outputs, Add):
-    """Ids of the sums whose only reader is another sum (and which are not outputs)."""
+    """Ids of the sums whose only reader is another sum of the same dtype, both with
+    operands of that dtype only (and which are not outputs)."""
     reader = {}  # id(sum) -> its one reader, or None once it has two
     for node in order:
         for c in node.children:
@@ -105,7 +123,13 @@ def _sums_merged_into_their_reader(order, outputs, Add):
                 seen = reader.get(id(c), node)
                 reader[id(c)] = node if seen is node else None
     outputs = {id(o) for o in outputs}
-    return {i for i, r in reader.items() if type(r) is Add and i not in outputs}
+    merged = set()
+    for node in order:
+        r = reader.get(id(node))
+        if (type(r) is Add and id(node) not in outputs and r.dtype == node.dtype
+                and _uniform(node) and _uniform(r)):
+            merged.add(id(node))
+    return merged
 
 
 def _terms(total, merged):
@@ -237,11 +261,13 @@ def _hoist(steps, order, outputs):
     where they can be computed from values already made plus terms read by them alone
     (computed with them). An output is kept to the end anyway, and computing it early
     frees its inputs early: a layer's weight gradient is made as soon as the layer's
-    backward step is, not after the whole backward pass."""
+    backward step is, not after the whole backward pass. Linear: each step counts the
+    inputs it still waits for."""
     n = len(steps)
+    args = [tuple(set(s.args)) for s in steps]
     readers = [[] for _ in range(n)]
-    for i, s in enumerate(steps):
-        for a in s.args:
+    for i in range(n):
+        for a in args[i]:
             readers[a].append(i)
     eager = [s.accumulates for s in steps]
     for o in outputs:
@@ -250,27 +276,35 @@ def _hoist(steps, order, outputs):
     feeds = [r[0] if len(r) == 1 and eager[r[0]] and not eager[i] else -1
              for i, r in enumerate(readers)]
     done = [not s.args for s in steps]
+    ready = list(done)  # made, or a term whose inputs are all made (made with its reader)
+    waiting = [sum(1 for a in args[i] if not ready[a]) for i in range(n)]
     new_order = [i for i in order if done[i]]  # the leaves
+    became_ready = []
 
-    def computable(a):  # made already, or a term that can be made now for its reader
-        return done[a] or (feeds[a] >= 0 and all(done[b] for b in steps[a].args))
+    def emit(i):
+        new_order.append(i)
+        done[i] = True
+        if not ready[i]:
+            ready[i] = True
+            became_ready.append(i)
 
     for i in order:
         if done[i]:
             continue
-        queue = [i]
-        new_order.append(i)
-        done[i] = True
-        while queue:
-            for r in readers[queue.pop()]:
-                t = r if eager[r] else feeds[r]
-                if t < 0 or done[t] or not all(computable(a) for a in steps[t].args):
+        emit(i)
+        while became_ready:
+            for r in readers[became_ready.pop()]:
+                waiting[r] -= 1
+                if waiting[r]:
                     continue
-                for a in (*steps[t].args, t):
-                    if not done[a]:
-                        new_order.append(a)
-                        done[a] = True
-                        queue.append(a)
+                if eager[r] and not done[r]:
+                    for a in args[r]:  # its ready terms, made right before it
+                        if not done[a]:
+                            emit(a)
+                    emit(r)
+                elif feeds[r] >= 0 and not ready[r]:
+                    ready[r] = True
+                    became_ready.append(r)
     return new_order
 
 

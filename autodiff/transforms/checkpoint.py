@@ -67,50 +67,68 @@ class Checkpoint(Node):
         # total cotangent goes to its first occurrence only.
         unique = list({id(c): c for c in self.children}.values())
         partials = backpropagate(rebuilt, g, unique, stop_at_wrt=True)
-        return [partials.pop(c, None) for c in self.children]
+        return [_with_dtype(partials.pop(c, None), c.dtype) for c in self.children]
+
+
+def _with_dtype(cotangent, dtype):
+    """`cotangent` in `dtype`: outputs of several dtypes are packed into their common one,
+    and an input's gradient keeps the input's own dtype, as without the checkpoint."""
+    if cotangent is None or cotangent.dtype == dtype or not np.issubdtype(dtype, np.inexact):
+        return cotangent
+    from ..ops.elementwise import Cast
+    return Cast(cotangent, dtype)
 
 
 def checkpoint(fn):
     """Decorator: calls of `fn` on nodes become single `Checkpoint` nodes.
 
     ``cell = ad.checkpoint(cell_fn); h = cell(h, x)``. When `fn` returns a tuple or list
-    of nodes, the call returns a tuple of nodes (slices of the one checkpoint node).
+    of nodes, the call returns a tuple of nodes (slices of the one checkpoint node, with
+    their own shapes and dtypes).
     """
-    layouts = {}
-
-    def packed(*inputs):
-        out = fn(*inputs)
-        if isinstance(out, Node):
-            return out
-        if not isinstance(out, (tuple, list)) or not out or \
-                not all(isinstance(o, Node) for o in out):
-            raise TypeError(f"checkpoint: {getattr(fn, '__name__', fn)} must return a node or "
-                            f"a tuple of nodes, got {out!r}")
-        layouts.setdefault("shapes", [o.shape for o in out])
-        return pack(out)
-
-    packed.__name__ = getattr(fn, "__name__", "checkpoint")
-
     @functools.wraps(fn)
     def wrapper(*inputs, name=None):
-        layouts.clear()
+        layout = []  # this call's outputs as (shape, dtype), recorded by its first build
+
+        def packed(*nodes):
+            out = fn(*nodes)
+            if isinstance(out, Node):
+                return out
+            if not isinstance(out, (tuple, list)) or not out or \
+                    not all(isinstance(o, Node) for o in out):
+                raise TypeError(f"checkpoint: {getattr(fn, '__name__', fn)} must return a "
+                                f"node or a tuple of nodes, got {out!r}")
+            if not layout:
+                layout.append(describe_outputs(out))
+            return pack(out)
+
+        packed.__name__ = getattr(fn, "__name__", "checkpoint")
         node = Checkpoint(packed, *inputs, name=name or packed.__name__)
-        return node if "shapes" not in layouts else unpack(node, layouts["shapes"])
+        return unpack(node, layout[0]) if layout else node
     return wrapper
 
 
+def describe_outputs(nodes):
+    """The (shape, dtype) of each node, as `unpack` needs them."""
+    return [(n.shape, n.dtype) for n in nodes]
+
+
 def pack(nodes):
-    """One 1-D node holding `nodes` flattened one after another (see `unpack`)."""
+    """One 1-D node holding `nodes` flattened one after another (see `unpack`); numpy's
+    concatenation gives it their common dtype."""
     from ..ops.functions import concatenate, reshape
     return concatenate([reshape(o, (-1,)) for o in nodes])
 
 
-def unpack(flat, shapes):
-    """The nodes `pack` flattened into `flat`, as a tuple of nodes with `shapes`."""
+def unpack(flat, layout):
+    """The nodes `pack` flattened into `flat`, as a tuple of nodes with the shapes and
+    dtypes in `layout` (from `describe_outputs`)."""
+    from ..ops.elementwise import Cast
     from ..ops.functions import reshape
     pieces, start = [], 0
-    for shape in shapes:
+    for shape, dtype in layout:
         size = int(np.prod(shape, dtype=np.int64))
-        pieces.append(reshape(flat[start:start + size], shape))
+        piece = reshape(flat[start:start + size], shape)
+        pieces.append(piece if piece.dtype == dtype else Cast(piece, dtype))
         start += size
     return tuple(pieces)
