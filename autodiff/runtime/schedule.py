@@ -216,6 +216,10 @@ def _memory_greedy(steps, outputs):
                 ahead += max(0, steps[a].size - cost(a))
         return steps[i].size - cost(i) + ahead
 
+    # Gains only grow as the run goes on (more inputs are live, so placing a step costs
+    # less), so a heap entry can only be stale by being too low: on popping one whose gain
+    # has grown, push it again. A step's gain depends on its inputs' liveness and, through
+    # the look-ahead, on its inputs' inputs: both kinds of readers are re-pushed below.
     heap = []
 
     def push(i):
@@ -233,7 +237,7 @@ def _memory_greedy(steps, outputs):
         neg_gain, _, i = heapq.heappop(heap)
         if placed[i]:
             continue
-        if -neg_gain != gain(i):  # gains only grow; this entry is stale
+        if -neg_gain != gain(i):  # stale (see above)
             push(i)
             continue
         placed[i] = True
