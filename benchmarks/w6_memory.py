@@ -330,12 +330,17 @@ def _malloc_trim():
 
 
 def measure_memory(trainer):
-    """RSS growth and tracemalloc peak of one step each; the trainer's state is restored."""
+    """RSS growth and tracemalloc peak of one step each, in the steady state (after two
+    warm-up steps: a compiled function generates its code at its second call, a one-time
+    cost); the trainer's state is restored."""
     import gc
     import resource
     import tracemalloc
     result = {}
     snap = trainer.snapshot()
+    for _ in range(2):
+        trainer.step()
+    trainer.restore(snap)
     gc.collect()
     _malloc_trim()
     try:

@@ -150,3 +150,20 @@ def test_outputs_never_alias_stored_arrays():
     out = g(fed)
     out[:] = 0
     np.testing.assert_array_equal(fed, [4.0, 5.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_graphs(), st.integers(1, 4))
+def test_generated_code_in_small_chunks_computes_the_same_values(graph, chunk):
+    """Long schedules compile to several functions handing values over in the buffer;
+    chunks of 1-4 steps put a boundary between almost every producer and reader."""
+    from autodiff.runtime import codegen
+    outputs, expected, _ = graph
+    saved, codegen.CHUNK = codegen.CHUNK, chunk
+    try:
+        f = ad.Function(outputs, simplify=False)
+        for _ in range(3):  # loop, then generated code twice
+            for got, want in zip(f(), expected):
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    finally:
+        codegen.CHUNK = saved

@@ -154,7 +154,7 @@ class Function:
                 outputs = self._run_steps(buf)
             else:
                 try:
-                    outputs = self._compiled(buf)
+                    outputs = self._compiled(list(buf))  # it hands values over in its buffer
                 except Exception:
                     outputs = self._run_steps(buf)  # raises, naming the node that failed
         results = [np.array(v) if id(v) in stored else _owned(v) for v in outputs]
