@@ -5,7 +5,9 @@ when several outputs share it, and drop each intermediate value after its last u
 value is ever stored on a node, so results always reflect the current Variable values.
 
 `function` does the planning once: the schedule (a flat list of kernel calls over slots
-in a buffer), the constants, and the point after which each slot can be freed.
+in a buffer, in an order chosen for low peak memory: `schedule.py`), the constants, and
+the point after which each slot can be freed; from its second call it runs the schedule
+as generated straight-line code (`codegen.py`).
 """
 import numpy as np
 
