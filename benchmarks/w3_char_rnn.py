@@ -27,7 +27,8 @@ POOL = 8
 NAMES = ("Wxh", "Whh", "bh", "Why", "by")
 
 
-def make_problem(batch, seed=1):
+def make_problem(batch, seed=1, seq=SEQ, pool=POOL):
+    """Parameters and a pool of one-hot batches (xs, ys; integer xi, yi) of `seq` steps."""
     rng = np.random.default_rng(seed)
     params = [rng.standard_normal((VOCAB, HIDDEN)) * 0.01,
               rng.standard_normal((HIDDEN, HIDDEN)) * 0.01,
@@ -36,13 +37,14 @@ def make_problem(batch, seed=1):
               np.zeros(VOCAB)]
     eye = np.eye(VOCAB)
     xs, ys, xi, yi = [], [], [], []
-    for _ in range(POOL):
-        chars = rng.integers(0, VOCAB, size=(SEQ + 1, batch))
+    for _ in range(pool):
+        chars = rng.integers(0, VOCAB, size=(seq + 1, batch))
         xi.append(chars[:-1])
         yi.append(chars[1:])
-        xs.append(eye[chars[:-1]])   # (SEQ, batch, VOCAB) one-hot
+        xs.append(eye[chars[:-1]])   # (seq, batch, VOCAB) one-hot
         ys.append(eye[chars[1:]])
-    return {"batch": batch, "params": params, "xs": xs, "ys": ys, "xi": xi, "yi": yi}
+    return {"batch": batch, "seq": seq, "params": params, "xs": xs, "ys": ys, "xi": xi,
+            "yi": yi}
 
 
 class _State:

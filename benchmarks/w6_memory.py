@@ -64,21 +64,9 @@ TARGET_MEMORY, TARGET_TIME = 3.0, 1.4
 # --- the problem (same in every process) ---------------------------------------------
 
 def make_problem(seq, seed=6):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    params = [rng.standard_normal((VOCAB, HIDDEN)) * 0.01,
-              rng.standard_normal((HIDDEN, HIDDEN)) * 0.01,
-              np.zeros(HIDDEN),
-              rng.standard_normal((HIDDEN, VOCAB)) * 0.01,
-              np.zeros(VOCAB)]
-    eye = np.eye(VOCAB)
-    xs, ys, yi = [], [], []
-    for _ in range(POOL):
-        chars = rng.integers(0, VOCAB, size=(seq + 1, BATCH))
-        xs.append(eye[chars[:-1]])   # (seq, batch, VOCAB) one-hot
-        ys.append(eye[chars[1:]])
-        yi.append(chars[1:])
-    return {"seq": seq, "params": params, "xs": xs, "ys": ys, "yi": yi}
+    """W3's problem (parameters, a pool of one-hot batches) with batch 1 and `seq` steps."""
+    import w3_char_rnn
+    return w3_char_rnn.make_problem(BATCH, seed=seed, seq=seq, pool=POOL)
 
 
 def _clip_adagrad(params, grads, mems):
