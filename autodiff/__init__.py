@@ -12,15 +12,11 @@ to evaluate it; `grad` returns derivative graphs, which can be differentiated ag
 from .core import Node, Variable, Constant, topo_sort, graph_size
 from .core.context import scope
 from .ops import *  # noqa: F401,F403  (the op classes)
-from .ops.functions import (add, subtract, multiply, divide, negative, power, exp, log, log1p,
-                            expm1, sqrt, square, abs, sin, cos, tan, tanh, sigmoid, relu,
-                            leaky_relu, softplus, maximum, minimum, where, clip, sum, mean, max,
-                            min, prod, logsumexp, softmax, log_softmax, reshape, transpose,
-                            swapaxes, expand_dims, squeeze, broadcast_to, concatenate, stack, pad,
-                            einsum, matmul, dot, tensordot, outer, trace, diagonal, zeros_like,
-                            ones_like, index, stop_gradient)
+from .ops import __all__ as _op_classes
+from .ops.functions import *  # noqa: F401,F403  (the numpy-style functions)
+from .ops.functions import __all__ as _functions
 from .runtime import evaluate, function, Function, EvaluationError
-from .transforms import grad, checkpoint, Checkpoint, jvp, derivative, jacobian, hessian, hvp
+from .transforms import grad, jvp, derivative, jacobian, hessian, hvp, checkpoint, Checkpoint
 from .rewrite import simplify
 from .testing import check_grad, GradientCheckError
 from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
@@ -28,3 +24,23 @@ from . import nn
 from .nn import Module
 
 __version__ = "0.1.0"
+
+__all__ = [
+    # graph and evaluation
+    "Node", "Variable", "Constant", "evaluate", "function", "Function", "EvaluationError",
+    "topo_sort", "graph_size", "scope",
+    # derivatives and rewriting
+    "grad", "jvp", "derivative", "jacobian", "hessian", "hvp", "checkpoint", "Checkpoint",
+    "simplify", "check_grad", "GradientCheckError",
+    # pictures and text
+    "to_dot", "plot_comp_graph", "pretty", "print_graph", "GraphTooLargeError",
+    # models
+    "nn", "Module",
+    # operations
+    *_functions, *_op_classes,
+]
+
+
+def __dir__():
+    """``dir(autodiff)`` lists the public API (the subpackages stay importable)."""
+    return sorted(__all__ + ["__version__"])

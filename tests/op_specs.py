@@ -468,6 +468,10 @@ for _cls, _ref, _domain in [
 unary("Cast[float64]", lambda x: ad.Cast(x, "float64"), lambda x: x.astype(np.float64))
 spec("Where", lambda a, b, cond: ad.Where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
      [REAL, REAL, BOOL], broadcast_shapes(3))
+for _fn, _ref in [(ad.less, np.less), (ad.less_equal, np.less_equal),
+                  (ad.greater, np.greater), (ad.greater_equal, np.greater_equal),
+                  (ad.equal, np.equal)]:
+    binary(_fn.__name__, _fn, _ref, domains=(SMALL_INTS, SMALL_INTS), differentiable=False)
 for _cls, _ref in [(ad.Less, np.less), (ad.LessEqual, np.less_equal),
                    (ad.Greater, np.greater), (ad.GreaterEqual, np.greater_equal),
                    (ad.Equal, np.equal)]:
@@ -488,6 +492,8 @@ unary("ReduceSumToShape", lambda x, shape: ad.ReduceSumToShape(x, shape), np_sum
       kwargs=lambda s: {"shape": tuple(1 if i % 2 else d for i, d in enumerate(s[0][1:]))})
 unary("ReduceMax", lambda x: ad.ReduceMax(x, axis=-1), lambda x: np.max(x, axis=-1), DISTINCT,
       shapes=one_shape(min_dims=1))
+unary("ReduceMin", lambda x: ad.ReduceMin(x, axis=(0, -1)),
+      lambda x: np.min(x, axis=(0, -1)), DISTINCT, shapes=one_shape(min_dims=2))
 unary("Prod", lambda x: ad.Prod(x, axis=0, keepdims=True),
       lambda x: np.prod(x, axis=0, keepdims=True), NONZERO, shapes=one_shape(min_dims=1))
 unary("LogSumExp", lambda x: ad.LogSumExp(x, axis=(0,)), lambda x: np_logsumexp(x, axis=0),

@@ -129,8 +129,8 @@ def test_function_frees_intermediates_after_last_use():
     c = ad.cos(b) + x
     f = ad.Function(c, simplify=False)  # the schedule of exactly this graph
     holder, freed_after = {}, {}  # slot -> node whose value it holds; node -> step freeing it
-    for slot, leaf in f.leaves:
-        holder[slot] = leaf
+    for slot, _, position in f.leaves:  # the leaves, by their place in the graph as given
+        holder[slot] = f.original_nodes[position]
     for _, _, out, free, node in f.steps:
         holder[out] = node
         for s in free:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
-from autodiff.ops import elementwise as ew
+from autodiff.ops import arithmetic as ar, elementary as el
 
 
 @pytest.fixture
@@ -23,20 +23,19 @@ def same_values(a, b):
     (lambda x: -(-x), lambda s, x: s is x),                                       # --x -> x
     (lambda x: x * 0, lambda s, x: isinstance(s, ad.Constant) and s.shape == (3,)),
     (lambda x: x - x, lambda s, x: isinstance(s, ad.Constant) and not s.value.any()),
-    (lambda x: x / x, lambda s, x: isinstance(s, ad.Constant) and (s.value == 1).all()),
-    (lambda x: x * x * x, lambda s, x: isinstance(s, ew.Pow) and s.children[0] is x
+    (lambda x: x * x * x, lambda s, x: isinstance(s, el.Pow) and s.children[0] is x
         and s.children[1].value == 3),                                            # x*x*x -> x**3
-    (lambda x: (x ** 2) ** 3, lambda s, x: isinstance(s, ew.Pow) and s.children[1].value == 6),
-    (lambda x: (x + x) + 3 * x, lambda s, x: isinstance(s, ew.Mul)
+    (lambda x: (x ** 2) ** 3, lambda s, x: isinstance(s, el.Pow) and s.children[1].value == 6),
+    (lambda x: (x + x) + 3 * x, lambda s, x: isinstance(s, ar.Mul)
         and s.children[0].value == 5 and s.children[1] is x),                     # 5*x
     (lambda x: 2 * x - x * 2, lambda s, x: isinstance(s, ad.Constant)),           # 0
-    (lambda x: (x + 1) * (x - 1), lambda s, x: isinstance(s, ew.Add)            # x**2 + -1
-        and {type(c) for c in s.children} == {ew.Pow, ad.Constant}),
-    (lambda x: ad.exp(x) * ad.exp(x), lambda s, x: isinstance(s, ew.Pow)),        # exp(x)**2
+    (lambda x: (x + 1) * (x - 1), lambda s, x: isinstance(s, ar.Add)            # x**2 + -1
+        and {type(c) for c in s.children} == {el.Pow, ad.Constant}),
+    (lambda x: ad.exp(x) * ad.exp(x), lambda s, x: isinstance(s, el.Pow)),        # exp(x)**2
     (lambda x: ad.reshape(ad.reshape(x, (3, 1)), (1, 3)),
         lambda s, x: isinstance(s, ad.Reshape) and s.children[0] is x),
     (lambda x: ad.where(x > 0, x, x), lambda s, x: s is x),
-    (lambda x: ad.Constant(2.0) * 3 + x, lambda s, x: isinstance(s, ew.Add)
+    (lambda x: ad.Constant(2.0) * 3 + x, lambda s, x: isinstance(s, ar.Add)
         and any(isinstance(c, ad.Constant) and c.value == 6 for c in s.children)),
     (lambda x: ad.sum(ad.transpose(ad.outer(x, x))), lambda s, x:
         sum(isinstance(n, ad.Einsum) for n in ad.topo_sort(s)) == 2),             # fused transpose
@@ -65,7 +64,7 @@ def test_swapped_operands_of_a_product_or_pair_sum_are_one_node():
     ab, ba, s1, s2 = ad.simplify([a * b, b * a, a + b, b + a])
     assert ab is ba and s1 is s2
     # a strong zero is not symmetric: 0 * inf is 0 only when the zero is the strong one
-    from autodiff.ops.elementwise import Mul
+    from autodiff.ops.arithmetic import Mul
     assert Mul(a, b, strong_zero=True).key() != Mul(b, a, strong_zero=True).key()
     assert ad.Add(a, b, a).key() != ad.Add(a, a, b).key()  # longer sums round in order
 

@@ -1,8 +1,9 @@
 """Build-time context recorded on every new node: the module scope and derivative origin.
 
 Modules open a scope while they build (`scope`), and the gradient transforms mark the
-nodes they create with the forward node they came from (`derivative_of`). Both are
-context variables, so two graphs built in different threads or tasks never interfere.
+nodes they create with the forward node they came from (`derivative_of`). A rewrite that
+replaces a node builds its replacement `like` it, so both marks survive `simplify`. All
+are context variables, so two graphs built in different threads or tasks never interfere.
 """
 import contextlib
 import contextvars
@@ -15,11 +16,6 @@ def on_node_built(node):
     """Stamp a freshly built node with the current scope and derivative origin."""
     node.scope = _scope.get()
     node.derivative_of = _derivative_of.get()
-
-
-def current_scope():
-    """The tuple of scope names enclosing nodes built now (outermost first)."""
-    return _scope.get()
 
 
 @contextlib.contextmanager
@@ -40,3 +36,16 @@ def derivative_of(node):
         yield
     finally:
         _derivative_of.reset(token)
+
+
+@contextlib.contextmanager
+def like(node):
+    """Nodes built inside get `node`'s scope and derivative mark (rewrites use this, so
+    that what replaces a node keeps its place in pictures)."""
+    scope_token = _scope.set(node.scope)
+    mark_token = _derivative_of.set(node.derivative_of)
+    try:
+        yield
+    finally:
+        _derivative_of.reset(mark_token)
+        _scope.reset(scope_token)

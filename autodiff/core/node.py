@@ -3,28 +3,41 @@
 Contract
 --------
 * A node is immutable once built. Its `children` (inputs, in order), its declared
-  parameters, its `shape` and `dtype` are fixed by the constructor; shape and dtype are
-  inferred there, so a mismatch raises when the graph is built, not when it runs.
-* Only a `Variable`'s value changes. Evaluation never caches values on nodes, so a
+  parameters, its `shape` and `dtype` are fixed by the constructor, which checks the
+  operand count and infers shape and dtype: a mismatch raises when the graph is built,
+  naming the op and its operands, never later from inside numpy.
+* Only a `Variable`'s value changes. Evaluation never stores values on nodes, so a
   result is never stale.
-* Nodes are hashable by identity (`==` is identity), so they are dict keys.
+* Nodes are hashable by identity (``==`` is identity), so they are dict keys.
+* Everything about an op lives on its class: its traits (below), shape and dtype rules,
+  numpy computation (`forward`), derivative rule (`vjp`), optional forward-mode (`jvp`)
+  and batching (`batch`) rules, and its backend lowerings. Passes ask the op.
 
 Writing an op
 -------------
-Subclass `Node`, pass the inputs and the parameters to `Node.__init__`, and define
+Subclass `Node` and define
 
-* ``infer_shape(self, *shapes)`` (default: numpy broadcasting of the inputs),
-* ``infer_dtype(self, *dtypes)`` (default: numpy type promotion, made floating),
-* ``forward(self, *values)``: the numpy computation,
+* ``forward(self, *values)``: the numpy computation (or set ``ufunc = np.something``);
 * ``vjp(self, g)``: one cotangent node (or ``None`` for "no gradient") per child,
-  written with graph-building ops so that it can be differentiated again. A cotangent
-  may have the output's shape: the gradient transform sums broadcasting away.
+  written with graph-building ops so that it can be differentiated again; a cotangent may
+  have the output's shape, since the gradient transform sums broadcasting away;
+* optionally ``infer_shape(self, *shapes)`` (default: numpy broadcasting),
+  ``infer_dtype(self, *dtypes)`` (default: what `forward` returns, for elementwise ops),
+  ``jvp(self, tangents)`` and ``batch(self, operands, batched, size)``, and traits.
+
+Operands are passed to ``Node.__init__`` positionally, parameters as keywords. An op
+without a constructor of its own takes exactly as many operands as its `forward` has
+arguments (`arity`) and no parameters.
 """
-import functools
+import copy
+import inspect
 
 import numpy as np
 
 from . import context
+from .dtypes import KernelDtypeError, float_dtype, is_python_scalar, kernel_dtype, scalar_dtype
+from .params import freeze
+from .shapes import broadcast_shapes, describe_operands
 
 
 class Node:
@@ -35,18 +48,52 @@ class Node:
     equality of structure (`key`) and printing.
     """
 
+    # --- traits: facts about the op that transforms, rewrites and backends read ---------
+    #: Number of operands (None: any number). Inferred from `ufunc` or `forward`.
+    arity = None
     #: False for ops whose output carries no gradient at all (comparisons, masks).
     differentiable = True
+    #: Output element i depends only on element i of each (broadcast) operand: batching
+    #: broadcasts, `derivative` accepts the op, forward mode derives `jvp` from `vjp`.
+    #: None (the default for user ops) means "not declared".
+    elementwise = None
+    #: The value is finite whenever the operands are (bounded, or polynomial growth):
+    #: rewrites may then drop strong zeros and replace ``x * 0`` by 0.
+    finite = False
+    #: The op is linear in its single operand (reshapes, sums, slices): its jvp is the op
+    #: applied to the tangent.
+    linear = False
+    #: Swapping the two operands changes no bit of the value (``a*b`` and ``b*a`` are one
+    #: node when interned).
+    commutative = False
+    #: The value is a view into the first child's value (no new buffer).
+    returns_view = False
+    #: A numpy ufunc computing `forward` (its kernel, arity, dtype rule and lowering).
+    ufunc = None
     #: Short operator label for printing and pictures; defaults to the class name.
     op_label = None
-    #: True for ops whose value is a view into their first child's value (no new buffer);
-    #: the evaluation schedule counts such a value as free when the child is stored.
-    returns_view = False
-    #: True for ops whose two operands can be swapped without changing a bit of the value
-    #: (interning then treats ``a op b`` and ``b op a`` as one node).
-    commutative = False
+    #: For a node `ad.grad` returned: the (y, w) pairs it is the derivative d y / d w of.
+    gradient_of = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "arity" in vars(cls):
+            return
+        if vars(cls).get("ufunc") is not None:
+            cls.arity = cls.ufunc.nin
+        elif "forward" in vars(cls):
+            cls.arity = _positional_arity(cls.forward)
 
     def __init__(self, *children, name=None, **params):
+        cls = type(self)
+        if self.arity is not None and len(children) != self.arity:
+            raise TypeError(f"{cls.__name__} takes {_operand_count(cls)}, got {len(children)}"
+                            + (f": {describe_operands(as_nodes(*children))}" if children else ""))
+        if params and cls.__init__ is Node.__init__:
+            raise TypeError(f"{cls.__name__} takes no parameters, got "
+                            + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{cls.__name__}: name must be a string, got {name!r}")
         self.children = tuple(as_node(c) for c in children)
         self.name = name
         self.params = params
@@ -60,14 +107,24 @@ class Node:
     # --- rules an op overrides -------------------------------------------------------
     def infer_shape(self, *shapes):
         """Output shape from the children's shapes; default is numpy broadcasting."""
-        return broadcast_shapes(self, shapes)
+        return broadcast_shapes(type(self).__name__, self.children)
 
     def infer_dtype(self, *dtypes):
-        """Output dtype from the children's dtypes; default is promotion to a float type."""
+        """Output dtype from the children's dtypes. Default: for elementwise ops and ufuncs,
+        what `forward` returns for those dtypes (numpy's own promotion); otherwise numpy
+        promotion made floating."""
+        if self.elementwise or self.ufunc is not None:
+            try:
+                return kernel_dtype(self, dtypes)
+            except KernelDtypeError as err:
+                raise TypeError(f"{type(self).__name__}: numpy does not support operands "
+                                f"{_with_dtypes(self.children)}: {err}") from None
         return float_dtype(*dtypes)
 
     def forward(self, *values):
         """Compute the value from the children's numpy values."""
+        if self.ufunc is not None:
+            return self.ufunc(*values)
         raise NotImplementedError(f"{type(self).__name__} defines no forward computation")
 
     def vjp(self, g):
@@ -76,11 +133,9 @@ class Node:
             f"{type(self).__name__} has no derivative rule (vjp); it cannot be differentiated")
 
     def kernel(self):
-        """The callable the runtime calls with the children's values.
-
-        Override to return a faster callable (a bare numpy ufunc) when possible.
-        """
-        return self.forward
+        """The callable the runtime calls with the children's values: `ufunc` or
+        `forward`. An op may return a faster callable computing exactly the same."""
+        return self.ufunc if self.ufunc is not None else self.forward
 
     # --- structure ---------------------------------------------------------------------
     @property
@@ -91,7 +146,10 @@ class Node:
     @property
     def size(self):
         """Number of elements of the value."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        size = 1
+        for d in self.shape:
+            size *= d
+        return size
 
     def key(self):
         """Structural identity: equal keys mean the nodes compute the same value."""
@@ -99,6 +157,18 @@ class Node:
         if self.commutative and len(ids) == 2 and ids[0] > ids[1]:
             ids = ids[::-1]  # a*b and b*a are one node (exactly equal in floating point)
         return (type(self), freeze(self.params), ids)
+
+    def with_children(self, children):
+        """This op, with its parameters, applied to other children: a copy of the node
+        with shape and dtype inferred again, marked by the current build context. (An op
+        whose constructor derives state from its operands' shapes overrides this.)"""
+        clone = copy.copy(self)
+        clone.children = tuple(children)
+        clone.__dict__.pop("gradient_of", None)
+        clone.shape = tuple(map(int, clone.infer_shape(*[c.shape for c in clone.children])))
+        clone.dtype = np.dtype(clone.infer_dtype(*[c.dtype for c in clone.children]))
+        context.on_node_built(clone)
+        return clone
 
     @property
     def label(self):
@@ -115,15 +185,146 @@ class Node:
 
     # --- evaluation ----------------------------------------------------------------------
     def eval(self, feed=None):
-        """Value of this node for the current Variable values (or those in `feed`)."""
-        from ..runtime.evaluate import evaluate
-        return evaluate(self, feed)
+        """Value of this node for the current Variable values.
 
-    __call__ = eval
+        `feed` optionally maps Variables to values used for this call only:
+        ``z.eval({x: 3.0})``. For repeated calls with new values, `ad.function` compiles
+        a callable taking the values positionally.
+        """
+        if feed is not None and not isinstance(feed, dict):
+            raise TypeError(
+                f"{self!r}: calling a node takes no positional values, only an optional "
+                f"feed dict {{Variable: value}}, e.g. z({{x: 3.0}}); got {feed!r}. For a "
+                f"function of positional values use ad.function(z, inputs=[x])(3.0).")
+        return _evaluate(self, feed)
 
-    # --- operators and methods (defined with the ops, see ops/methods.py) -------------
-    __array_ufunc__ = None  # numpy defers to our reflected operators: array + node is a node
+    def __call__(self, feed=None):
+        """``node()`` is ``node.eval()``: the value for the current Variable values."""
+        return self.eval(feed)
+
+    # --- operators and array-like methods -------------------------------------------
+    # numpy defers to our reflected operators, so ``array + node`` is a node too.
+    __array_ufunc__ = None
+    # ``==`` stays identity so that nodes are dict keys; ad.Equal compares elementwise.
     __hash__ = object.__hash__
+
+    def __add__(self, other):
+        return _fn.add(self, other)
+
+    def __radd__(self, other):
+        return _fn.add(other, self)
+
+    def __sub__(self, other):
+        return _fn.subtract(self, other)
+
+    def __rsub__(self, other):
+        return _fn.subtract(other, self)
+
+    def __mul__(self, other):
+        return _fn.multiply(self, other)
+
+    def __rmul__(self, other):
+        return _fn.multiply(other, self)
+
+    def __truediv__(self, other):
+        return _fn.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _fn.divide(other, self)
+
+    def __pow__(self, other):
+        return _fn.power(self, other)
+
+    def __rpow__(self, other):
+        return _fn.power(other, self)
+
+    def __matmul__(self, other):
+        return _fn.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _fn.matmul(other, self)
+
+    def __neg__(self):
+        return _fn.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _fn.abs(self)
+
+    def __lt__(self, other):
+        return _fn.less(self, other)
+
+    def __le__(self, other):
+        return _fn.less_equal(self, other)
+
+    def __gt__(self, other):
+        return _fn.greater(self, other)
+
+    def __ge__(self, other):
+        return _fn.greater_equal(self, other)
+
+    def __getitem__(self, item):
+        """``x[item]``: numpy basic and integer-array indexing."""
+        return _fn.index(self, item)
+
+    def __bool__(self):
+        raise TypeError(f"{self!r} has no truth value: it is a graph node, not a value. "
+                        "Evaluate it (node()) or use ad.where for a choice inside the graph.")
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError(f"len() of a 0-d node {self!r}")
+        return self.shape[0]
+
+    def __iter__(self):
+        raise TypeError(f"{self!r} is not iterable: index it (x[i]) or evaluate it first")
+
+    @property
+    def T(self):
+        """The node with its axes reversed."""
+        return _fn.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        """Sum over `axis` (see ad.sum)."""
+        return _fn.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        """Mean over `axis` (see ad.mean)."""
+        return _fn.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over `axis` (see ad.max)."""
+        return _fn.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """Minimum over `axis` (see ad.min)."""
+        return _fn.min(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))`` (see ad.reshape)."""
+        return _fn.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes):
+        """``x.transpose(1, 0)`` or ``x.transpose((1, 0))``; no axes reverses them."""
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = axes[0]
+        return _fn.transpose(self, axes or None)
+
+    def dot(self, other):
+        """numpy.dot (see ad.dot)."""
+        return _fn.dot(self, other)
+
+    # --- pictures ----------------------------------------------------------------------
+    def plot_comp_graph(self, path="comp_graph.png", view=False, **options):
+        """Render this node's graph to `path` (png, svg, pdf or dot); see
+        ad.plot_comp_graph."""
+        return _viz.plot_comp_graph(self, path, view=view, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a node as a picture of its graph (see ad.viz)."""
+        return _viz.notebook_bundle(self, include, exclude)
 
 
 class Variable(Node):
@@ -131,12 +332,14 @@ class Variable(Node):
 
     Integer and boolean values are stored as float64 (gradients need a float type); float32
     stays float32. The shape is fixed when the Variable is made, because every node built
-    on it has inferred its shape from it.
+    on it has inferred its shape from it. The Variable keeps its own copy of the value.
     """
 
+    elementwise = False
+    arity = 0
+
     def __init__(self, value, name=None):
-        array = _float_array(value)
-        self._value = array
+        self._value = _float_array(value)
         super().__init__(name=name)
 
     def infer_shape(self):
@@ -161,15 +364,23 @@ class Variable(Node):
 
 
 class Constant(Node):
-    """A fixed leaf. Python numbers and numpy arrays passed to ops become Constants."""
+    """A fixed leaf. Python numbers and numpy arrays passed to ops become Constants.
+
+    The value is copied and made read-only when the Constant is built: changing the array
+    passed in afterwards changes nothing in the graph.
+    """
 
     differentiable = False
+    elementwise = False
+    arity = 0
 
     def __init__(self, value, name=None, dtype=None):
-        self.value = np.asarray(value, dtype=dtype)
-        if self.value.dtype == object or not np.issubdtype(self.value.dtype, np.number) \
-                and self.value.dtype != bool:
+        array = np.array(value, dtype=dtype)
+        if array.dtype == object or not np.issubdtype(array.dtype, np.number) \
+                and array.dtype != bool:
             raise TypeError(f"Constant: expected a number or numeric array, got {value!r}")
+        array.setflags(write=False)
+        self.value = array
         super().__init__(name=name)
 
     def infer_shape(self):
@@ -220,55 +431,58 @@ def as_node(value, dtype=None):
 
 
 def as_nodes(*values):
-    """Lift values to nodes; bare Python numbers take the float dtype of the node operands.
-
-    This keeps float32 graphs float32 (numpy's rule for Python scalars), instead of letting
-    ``x * 2`` promote to float64.
-    """
-    dtypes = [v.dtype for v in values if isinstance(v, Node)]
-    like = float_dtype(*dtypes) if dtypes else None
-    return [v if isinstance(v, Node)
-            else as_node(v, dtype=like if isinstance(v, (int, float, bool)) and like else None)
-            for v in values]
-
-
-def float_dtype(*dtypes):
-    """numpy promotion of `dtypes`, made floating (integers and booleans give float64)."""
-    return _float_dtype(dtypes)
-
-
-@functools.lru_cache(maxsize=None)  # few distinct dtype tuples; promotion is slow in numpy
-def _float_dtype(dtypes):
-    if not dtypes:
-        return np.dtype(np.float64)
-    result = np.result_type(*dtypes)
-    return result if np.issubdtype(result, np.inexact) else np.dtype(np.float64)
+    """Lift values to nodes with numpy's promotion of Python numbers: a bare int, float or
+    bool is a *weak* operand taking the dtype numpy would give it next to the other
+    operands (``x * 2`` keeps float32 and int8; ``int8 * 2.5`` is float64)."""
+    if all(isinstance(v, Node) for v in values):
+        return list(values)
+    strong = [v.dtype if isinstance(v, Node) else np.asarray(v).dtype
+              for v in values if not is_python_scalar(v)]
+    like = np.result_type(*strong) if strong else None
+    nodes = []
+    for v in values:
+        if isinstance(v, Node):
+            nodes.append(v)
+        elif is_python_scalar(v):
+            nodes.append(Constant(v, dtype=scalar_dtype(v, like)))
+        else:
+            nodes.append(as_node(v))
+    return nodes
 
 
-def broadcast_shapes(op, shapes):
-    """numpy broadcasting of `shapes`; raises ValueError naming `op` and its operands."""
-    first = shapes[0] if shapes else ()
-    if all(s == first for s in shapes):  # the common case, without numpy's overhead
-        return first
+def _positional_arity(forward):
+    """Number of operands a `forward(self, a, b)` takes; None for ``*values`` or defaults."""
     try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        operands = ", ".join(c.describe() for c in op.children)
-        raise ValueError(
-            f"{type(op).__name__}: operands {operands} cannot be broadcast together "
-            f"(numpy broadcasting: trailing dimensions must be equal or 1)") from None
+        parameters = list(inspect.signature(forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is not p.empty
+           for p in parameters):
+        return None
+    return len(parameters)
 
 
-def freeze(value):
-    """A hashable stand-in for a parameter value (lists, dicts, slices, arrays)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, slice):
-        return ("slice", value.start, value.stop, value.step)
-    if isinstance(value, np.ndarray):
-        return ("array", value.dtype.str, value.shape, value.tobytes())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _operand_count(cls):
+    n = cls.arity
+    names = ""
+    forward = vars(cls).get("forward") or getattr(cls, "forward", None)
+    if cls.ufunc is None and forward is not None:
+        try:
+            args = list(inspect.signature(forward).parameters)[1:]
+            names = f" ({', '.join(args)})" if len(args) == n else ""
+        except (TypeError, ValueError):
+            pass
+    return f"{n} operand{'s' if n != 1 else ''}{names}"
+
+
+def _with_dtypes(nodes):
+    return ", ".join(f"{n.describe()} {n.dtype}" for n in nodes)
+
+
+# Node's operators build op nodes, its evaluation runs the runtime and its pictures the viz
+# package, and all of those subclass or read Node. They are imported here, once Node
+# exists: the package's one import cycle, resolved by order instead of by imports hidden
+# inside functions.
+from ..ops import functions as _fn  # noqa: E402
+from ..runtime.evaluate import evaluate as _evaluate  # noqa: E402
+from .. import viz as _viz  # noqa: E402

@@ -20,7 +20,7 @@ Contract
 import numpy as np
 
 from ..core.node import Node, Constant, as_node
-from ..ops.elementwise import Equal, Cast
+from ..ops.logic import Cast, Equal
 from ..ops.functions import (expand_dims, logsumexp, sum as reduce_sum, mean as reduce_mean,
                              softplus)
 from ..ops.losses import SoftmaxCEWithLogits, SigmoidCEWithLogits, SquaredDifference

@@ -1,14 +1,14 @@
-"""Operations: op classes (one numpy kernel and one derivative rule each) and the
-numpy-style functions that build them."""
-from .elementwise import (Add, Subtract, Mul, Negate, Recipr, Divide, Pow, Exp, Expm1, Log,
-                          Log1p, Sqrt, Abs, Sin, Cos, Tan, Tanh, Sigmoid, Softplus, ReLU, Step,
-                          Sign, Where, Less, LessEqual, Greater, GreaterEqual, Equal, Cast,
-                          StopGradient)
-from .einsum import Einsum
-from .shape_ops import (Reshape, BroadcastTo, ReduceSumToShape, ReduceSumKeepDims, Slice,
-                        ScatterAdd, Concat, Pad, Transpose, MatMul)
-from .reductions import ReduceMax, Prod, LogSumExp, Softmax
-from .losses import SoftmaxCEWithLogits, SigmoidCEWithLogits, SquaredDifference, FrobeniusNorm
-from . import functions, methods
+"""Operations: the op classes (each with its numpy computation, derivative rule and
+traits) and the numpy-style functions that build them."""
+from .arithmetic import *  # noqa: F401,F403
+from .logic import *  # noqa: F401,F403
+from .elementary import *  # noqa: F401,F403
+from .shape_ops import *  # noqa: F401,F403
+from .einsum import *  # noqa: F401,F403
+from .reductions import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from . import arithmetic, logic, elementary, shape_ops, einsum, reductions, losses
 
-methods.install()
+#: The public op classes.
+__all__ = (arithmetic.__all__ + logic.__all__ + elementary.__all__ + shape_ops.__all__
+           + einsum.__all__ + reductions.__all__ + losses.__all__)

@@ -1,14 +1,15 @@
-"""`Einsum`, the universal contraction, and the ops built on it (matmul, transpose, ...).
+"""`Einsum`, the universal contraction, and the ops that are einsums: `Transpose` and
+`MatMul` (and, through the functions, dot, tensordot, outer, trace, diagonal, axis sums).
 
 An Einsum node is parsed and checked when it is built: ellipses are expanded to explicit
-labels, label sizes are checked (equal, or 1 to broadcast), and an execution plan is made
-once and reused at every evaluation:
+labels, label sizes are checked (equal, or 1 to broadcast), and an execution `Plan` is
+made once and reused at every evaluation:
 
-1. each operand is *prepared*: size-1 broadcast axes squeezed, repeated labels reduced to
-   their diagonal, labels that occur nowhere else summed away;
-2. operands are contracted pairwise in the order ``numpy.einsum_path`` finds cheapest;
-   each pairwise contraction is a (batched) ``matmul`` on transposed, reshaped operands,
-   so it runs on BLAS.
+1. each operand is *prepared* (`OperandStep`): size-1 broadcast axes squeezed, repeated
+   labels reduced to their diagonal, labels that occur nowhere else summed away;
+2. operands are contracted pairwise (`PairStep`) in the order ``numpy.einsum_path`` finds
+   cheapest; each pairwise contraction is a (batched) ``matmul`` on transposed, reshaped
+   operands, so it runs on BLAS.
 
 Gradient: the cotangent of operand k is the einsum of the output cotangent with the other
 operands, with the output's subscript and operand k's swapped in. Labels of operand k that
@@ -17,59 +18,172 @@ no other input carries (summed in k alone) come back by broadcasting; repeated l
 a reshape. The same node passed twice simply receives two cotangents.
 """
 import string
+from collections import namedtuple
 
 import numpy as np
 
-from ..core.node import Node, as_nodes, Constant
+from ..core.dtypes import promote
+from ..core.node import Node, Constant, as_node, as_nodes
+from ..core.shapes import describe_operands, normalize_axis
+from .shape_ops import BroadcastTo, Reshape
+
+__all__ = ["Einsum", "Transpose", "MatMul"]
 
 LETTERS = string.ascii_letters
 
-# Parsed subscripts and plans by (subscripts, operand shapes). A pure memo: equal keys
-# always give equal plans, so sharing it between graphs cannot make them interfere.
-_PLANS = {}
-_MAX_PLANS = 4096
+#: What an Einsum node knows after parsing: one label string per operand (ellipses
+#: expanded), the output labels, the size of every label, and the execution plan.
+EinsumSpec = namedtuple("EinsumSpec", "inputs output sizes plan")
+
+#: How one operand is brought to the labels it keeps: axes squeezed, axes summed, a
+#: permutation, or (for repeated labels) an ``np.einsum`` subscripts string doing it all.
+OperandStep = namedtuple("OperandStep", "squeeze summed perm subscripts")
+
+#: One pairwise contraction of operands `a` and `b` (ids: inputs, then one per step) as a
+#: batched matmul: axes summed in each first, permutations to (batch, free, contracted)
+#: order, and the number of batch, a-free, contracted and b-free axes.
+PairStep = namedtuple("PairStep", "a b a_sum b_sum a_perm b_perm batch a_free contracted b_free")
+
+#: The whole schedule: a step (or None) per operand, the pairwise steps, a final step.
+Plan = namedtuple("Plan", "prepare pairs final")
+
+# Specs by (subscripts, operand shapes). A pure memo: equal keys always give equal specs,
+# so sharing it between graphs cannot make them interfere.
+_SPECS = {}
+_MAX_SPECS = 4096
 
 
 class Einsum(Node):
     """``Einsum("ij,jk->ik", a, b)``: numpy's einsum as a graph node (see module docstring)."""
 
     op_label = "einsum"
+    elementwise = False
+    finite = True
 
     def __init__(self, op_str, *operands, name=None):
         if not isinstance(op_str, str):
             raise TypeError(f"Einsum: the first argument must be a subscripts string, got {op_str!r}")
         operands = as_nodes(*operands)
-        super().__init__(*operands, name=name, op_str=op_str.replace(" ", ""))
+        op_str = op_str.replace(" ", "")
+        for o in operands:
+            if o.dtype == bool:
+                raise TypeError(f"Einsum '{op_str}': boolean operand {o.describe()}; numpy's "
+                                f"einsum of booleans is a logical or, not a sum: cast it first "
+                                f"(ad.Cast(x, 'int64')), or use ad.sum")
+        self.spec = einsum_spec(op_str, operands)
+        super().__init__(*operands, name=name, op_str=op_str)
 
-    def infer_shape(self, *shapes):
-        key = (self.op_str, shapes)
-        cached = _PLANS.get(key)
-        if cached is None:
-            inputs, output, sizes = parse(self.op_str, shapes, self.children)
-            cached = (inputs, output, sizes, make_plan(inputs, output, sizes, shapes))
-            if len(_PLANS) >= _MAX_PLANS:
-                _PLANS.clear()
-            _PLANS[key] = cached
-        self.inputs, self.output, self.sizes, self.plan = cached
-        return tuple(self.sizes[label] for label in self.output)
+    @property
+    def inputs(self):
+        """One label string per operand, ellipses expanded."""
+        return self.spec.inputs
 
-    def infer_dtype(self, *dtypes):
-        return np.result_type(*dtypes)
+    @property
+    def output(self):
+        """The output labels."""
+        return self.spec.output
 
-    def forward(self, *values):
-        return run_plan(self.plan, values)
-
-    def kernel(self):
-        return matrix_product_kernel(self.plan) or self.forward
+    @property
+    def sizes(self):
+        """The size of every label."""
+        return self.spec.sizes
 
     @property
     def subscripts(self):
         """The normalised subscripts: explicit labels, explicit output."""
         return ",".join(self.inputs) + "->" + self.output
 
+    def infer_shape(self, *shapes):
+        return tuple(self.sizes[label] for label in self.output)
+
+    def infer_dtype(self, *dtypes):
+        return promote(*dtypes)
+
+    def forward(self, *values):
+        return run_plan(self.spec.plan, values)
+
+    def kernel(self):
+        return matrix_product_kernel(self.spec.plan) or self.forward
+
+    def with_children(self, children):
+        return Einsum(self.op_str, *children)
+
     def vjp(self, g):
         return [einsum_operand_cotangent(self, k, g) for k in range(len(self.children))]
 
+    def jvp(self, tangents):
+        """Multilinear: the sum over operands of the einsum with that operand's tangent."""
+        terms = [Einsum(self.op_str, *self.children[:k], t, *self.children[k + 1:])
+                 for k, t in enumerate(tangents) if t is not None]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    def batch(self, operands, batched, size):
+        """A new leading label on the batched operands and the output."""
+        label = next(l for l in LETTERS if l not in "".join(self.inputs) + self.output)
+        inputs = [label + s if b else s for s, b in zip(self.inputs, batched)]
+        return Einsum(",".join(inputs) + "->" + label + self.output, *operands)
+
+
+class Transpose(Einsum):
+    """``Transpose(node, axes=None)``: numpy.transpose, as a one-operand einsum."""
+
+    op_label = "transpose"
+
+    def __init__(self, node, axes=None, *, name=None):
+        node = as_node(node)
+        if axes is None:
+            order = tuple(reversed(range(node.ndim)))
+        else:
+            if not isinstance(axes, (tuple, list)) or len(axes) != node.ndim:
+                raise ValueError(f"Transpose: axes {axes!r} must list each of the {node.ndim} "
+                                 f"axes of {node.describe()} once")
+            order = tuple(normalize_axis("Transpose", node, a) for a in axes)
+            if sorted(order) != list(range(node.ndim)):
+                raise ValueError(f"Transpose: axes {axes!r} are not a permutation of the "
+                                 f"{node.ndim} axes of {node.describe()}")
+        labels = LETTERS[:node.ndim]
+        super().__init__(labels + "->" + "".join(labels[a] for a in order), node, name=name)
+
+
+class MatMul(Einsum):
+    """``MatMul(a, b)``: numpy.matmul (``a @ b``), as an einsum; batch axes broadcast."""
+
+    op_label = "@"
+
+    def __init__(self, a, b, *, name=None):
+        a, b = as_nodes(a, b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"MatMul: operands {a.describe()} and {b.describe()} must have at "
+                             f"least one dimension (use * for scalars)")
+        # numpy.matmul: a 1-D operand is a vector; other operands are stacks of matrices
+        subscripts = {(False, False): "...ij,...jk->...ik", (True, False): "j,...jk->...k",
+                      (False, True): "...ij,j->...i", (True, True): "j,j->"}
+        inner_a = a.shape[-1]
+        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if inner_a != inner_b:
+            raise ValueError(f"MatMul: {a.describe()} @ {b.describe()}: inner dimensions "
+                             f"{inner_a} and {inner_b} differ")
+        super().__init__(subscripts[a.ndim == 1, b.ndim == 1], a, b, name=name)
+
+
+def einsum_spec(op_str, operands):
+    """The memoised `EinsumSpec` of `op_str` on `operands` (nodes)."""
+    shapes = tuple(o.shape for o in operands)
+    key = (op_str, shapes)
+    spec = _SPECS.get(key)
+    if spec is None:
+        inputs, output, sizes = parse(op_str, shapes, operands)
+        spec = EinsumSpec(tuple(inputs), output, sizes, make_plan(inputs, output, sizes, shapes))
+        if len(_SPECS) >= _MAX_SPECS:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec
+
+
+# --- the derivative rule ----------------------------------------------------------------
 
 def einsum_operand_cotangent(node, k, g):
     """Cotangent of operand `k` of Einsum `node`, as an einsum of `g` with the others."""
@@ -91,13 +205,11 @@ def einsum_operand_cotangent(node, k, g):
         result = Einsum(in_subs + "->" + computed, g, *[c for _, c in others])
     if computed != wanted:  # labels summed in this operand alone: broadcast back
         shape_with_ones = tuple(node.sizes[l] if l in computed else 1 for l in wanted)
-        from .shape_ops import Reshape, BroadcastTo
         result = BroadcastTo(Reshape(result, shape_with_ones),
                              tuple(node.sizes[l] for l in wanted))
     if len(unique) != len(subs):  # repeated labels: embed on the diagonal
         result = _embed_diagonal(result, wanted, subs, node.sizes, broadcast)
     if result.shape != operand.shape:  # put squeezed broadcast axes back
-        from .shape_ops import Reshape
         result = Reshape(result, operand.shape)
     return result
 
@@ -129,8 +241,7 @@ def parse(op_str, shapes, operands):
     the output labels, and the size of every label. Raises ValueError naming the operands.
     """
     def fail(why):
-        names = ", ".join(c.describe() for c in operands)
-        raise ValueError(f"Einsum '{op_str}' on {names}: {why}")
+        raise ValueError(f"Einsum '{op_str}' on {describe_operands(operands)}: {why}")
 
     if op_str.count("->") > 1:
         fail("more than one '->'")
@@ -192,7 +303,7 @@ def parse(op_str, shapes, operands):
 
 def make_plan(inputs, output, sizes, shapes):
     """A fixed schedule of numpy calls computing the einsum (see module docstring)."""
-    prepared, prep_steps = [], []
+    prepared, prepare = [], []
     for k, (subs, shape) in enumerate(zip(inputs, shapes)):
         keep = set(output).union(*[inputs[i] for i in range(len(inputs)) if i != k])
         kept = "".join(l for l in dict.fromkeys(subs)
@@ -200,38 +311,33 @@ def make_plan(inputs, output, sizes, shapes):
         # squeezed broadcast axes and lone labels go; repeated labels become one
         squeeze = tuple(i for i, (l, d) in enumerate(zip(subs, shape)) if d == 1 and sizes[l] != 1)
         rest = "".join(l for i, l in enumerate(subs) if i not in squeeze)
-        prep_steps.append(_single_operand_step(rest, kept, squeeze))
+        prepare.append(_operand_step(rest, kept, squeeze))
         prepared.append(kept)
     if len(prepared) == 1:
-        return ("single", prep_steps, _single_operand_step(prepared[0], output, ()))
-    pair_steps, labels = [], list(prepared)
+        return Plan(tuple(prepare), (), _operand_step(prepared[0], output, ()))
+    pairs, labels = [], list(prepared)
     for a, b in pairwise_order(prepared, output, sizes):
-        live = [labels[i] for i in _live_after(len(prepared), pair_steps, a, b)]
+        live = [labels[i] for i in _live_after(len(prepared), pairs, a, b)]
         needed = set(output).union(*live)
-        step, result = _pair_step(labels[a], labels[b], needed, sizes)
-        pair_steps.append((a, b, step))
+        step, result = _pair_step(a, b, labels[a], labels[b], needed)
+        pairs.append(step)
         labels.append(result)
-    final = _single_operand_step(labels[-1], output, ())
-    return ("pairs", prep_steps, pair_steps, final)
+    return Plan(tuple(prepare), tuple(pairs), _operand_step(labels[-1], output, ()))
 
 
 def _live_after(n, done, a, b):
     """Operand ids (inputs 0..n-1, then one per step) still unconsumed after step (a, b)."""
-    consumed = {a, b}.union(*[(x, y) for x, y, _ in done])
+    consumed = {a, b}.union(*[(p.a, p.b) for p in done])
     return [i for i in range(n + len(done)) if i not in consumed]
 
 
 def run_plan(plan, values):
-    """Execute a plan made by `make_plan` on operand values."""
-    if plan[0] == "single":
-        _, prep, final = plan
-        return _run_single(final, _run_single(prep[0], values[0]))
-    _, prep, pairs, final = plan
-    operands = [_run_single(p, v) for p, v in zip(prep, values)]
-    for a, b, step in pairs:  # step t's result gets id len(values) + t
-        operands.append(_run_pair(step, operands[a], operands[b]))
-        operands[a] = operands[b] = None  # free what is consumed
-    return _run_single(final, operands[-1])
+    """Execute a `Plan` on operand values."""
+    operands = [_run_operand_step(step, v) for step, v in zip(plan.prepare, values)]
+    for step in plan.pairs:  # step t's result gets id len(values) + t
+        operands.append(_run_pair(step, operands[step.a], operands[step.b]))
+        operands[step.a] = operands[step.b] = None  # free what is consumed
+    return _run_operand_step(plan.final, operands[-1])
 
 
 def matrix_product_kernel(plan):
@@ -240,14 +346,16 @@ def matrix_product_kernel(plan):
     Such small contractions dominate recurrent networks, where the general pairwise path
     (reshapes, size products) costs several times the multiplication itself.
     """
-    if plan[0] != "pairs" or any(plan[1]) or len(plan[2]) != 1:
+    if any(plan.prepare) or len(plan.pairs) != 1:
         return None
-    (i, j, (a_sum, b_sum, a_perm, b_perm, (nb, na, nc, nf))), final = plan[2][0], plan[3]
-    if (i, j) != (0, 1) or a_sum or b_sum or nb or nc != 1 or na > 1 or nf > 1:
+    step, final = plan.pairs[0], plan.final
+    if (step.a, step.b) != (0, 1) or step.a_sum or step.b_sum or step.batch \
+            or step.contracted != 1 or step.a_free > 1 or step.b_free > 1:
         return None
-    if final is not None and (final[0] != "sum_perm" or final[1] or final[2]):
+    if final is not None and (final.subscripts or final.squeeze or final.summed):
         return None
-    transpose_a, transpose_b, transpose_out = a_perm is not None, b_perm is not None, final is not None
+    transpose_a, transpose_b = step.a_perm is not None, step.b_perm is not None
+    transpose_out = final is not None
 
     def matrix_product(a, b):
         out = np.dot(a.T if transpose_a else a, b.T if transpose_b else b)
@@ -255,7 +363,7 @@ def matrix_product_kernel(plan):
     return matrix_product
 
 
-def _single_operand_step(subs, out, squeeze):
+def _operand_step(subs, out, squeeze):
     """How to turn an operand with labels `subs` (after squeezing) into labels `out`."""
     if subs == out and not squeeze:
         return None
@@ -263,23 +371,21 @@ def _single_operand_step(subs, out, squeeze):
         summed = tuple(i for i, l in enumerate(subs) if l not in out)
         remaining = [l for l in subs if l in out]
         perm = tuple(remaining.index(l) for l in out)
-        return ("sum_perm", squeeze, summed, perm if perm != tuple(range(len(perm))) else None)
-    return ("einsum", squeeze, f"{subs}->{out}")
+        return OperandStep(squeeze, summed, _maybe(perm), None)
+    return OperandStep(squeeze, (), None, f"{subs}->{out}")
 
 
-def _run_single(step, x):
+def _run_operand_step(step, x):
     if step is None:
         return x
-    kind, squeeze = step[0], step[1]
-    if squeeze:
-        x = x.reshape([d for i, d in enumerate(x.shape) if i not in squeeze])
-    if kind == "einsum":
-        return np.einsum(step[2], x)
-    _, _, summed, perm = step
-    if summed:
-        x = x.sum(axis=summed)
-    if perm is not None:
-        x = x.transpose(perm)
+    if step.squeeze:
+        x = x.reshape([d for i, d in enumerate(x.shape) if i not in step.squeeze])
+    if step.subscripts:
+        return np.einsum(step.subscripts, x)
+    if step.summed:
+        x = x.sum(axis=step.summed, dtype=x.dtype)  # numpy's einsum keeps the dtype
+    if step.perm is not None:
+        x = x.transpose(step.perm)
     return x
 
 
@@ -308,7 +414,7 @@ def pairwise_order(inputs, output, sizes):
     return pairs
 
 
-def _pair_step(a, b, needed, sizes):
+def _pair_step(a_id, b_id, a, b, needed):
     """Plan ``a, b -> result`` as a batched matmul; returns (step, result labels)."""
     batch = [l for l in a if l in b and l in needed]
     contracted = [l for l in a if l in b and l not in needed]
@@ -320,8 +426,8 @@ def _pair_step(a, b, needed, sizes):
     b_left = [l for l in b if l in a or l in needed]
     a_perm = tuple(a_left.index(l) for l in batch + a_free + contracted)
     b_perm = tuple(b_left.index(l) for l in batch + contracted + b_free)
-    groups = (len(batch), len(a_free), len(contracted), len(b_free))
-    step = (a_sum, b_sum, _maybe(a_perm), _maybe(b_perm), groups)
+    step = PairStep(a_id, b_id, a_sum, b_sum, _maybe(a_perm), _maybe(b_perm),
+                    len(batch), len(a_free), len(contracted), len(b_free))
     return step, "".join(batch + a_free + b_free)
 
 
@@ -330,15 +436,15 @@ def _maybe(perm):
 
 
 def _run_pair(step, a, b):
-    a_sum, b_sum, a_perm, b_perm, (nb, na, nc, nf) = step
-    if a_sum:
-        a = a.sum(axis=a_sum)
-    if b_sum:
-        b = b.sum(axis=b_sum)
-    if a_perm is not None:
-        a = a.transpose(a_perm)
-    if b_perm is not None:
-        b = b.transpose(b_perm)
+    if step.a_sum:
+        a = a.sum(axis=step.a_sum, dtype=a.dtype)
+    if step.b_sum:
+        b = b.sum(axis=step.b_sum, dtype=b.dtype)
+    if step.a_perm is not None:
+        a = a.transpose(step.a_perm)
+    if step.b_perm is not None:
+        b = b.transpose(step.b_perm)
+    nb, na, nc = step.batch, step.a_free, step.contracted
     batch_shape = a.shape[:nb]
     a_free_shape = a.shape[nb:nb + na]
     b_free_shape = b.shape[nb + nc:]

@@ -1,169 +1,215 @@
 """The everyday API: numpy-style functions that build nodes.
 
-Each function takes nodes or values (values become Constants) with numpy's argument
-conventions (``axis``, ``keepdims``, broadcasting) and returns a node. Contractions and
-axis sums are einsums.
+Each function takes nodes or values (values become Constants; Python numbers are weak
+operands, as in numpy) with numpy's argument conventions (``axis``, ``keepdims``,
+broadcasting) and dtypes, and returns a node. Contractions and axis sums are einsums.
+Bad arguments raise when the node is built, naming the function and the operand.
 """
 import builtins
 
 import numpy as np
 
+from ..core.dtypes import sum_dtype
 from ..core.node import Constant, as_node, as_nodes
-from . import elementwise as ew
-from .einsum import Einsum, LETTERS, parse, pairwise_order
-from .reductions import ReduceMax, Prod, LogSumExp, Softmax
-from .shape_ops import (Reshape, BroadcastTo, Concat, Pad, Slice, Transpose, MatMul,
-                        normalize_axes, normalize_axis)
+from ..core.shapes import normalize_axes, normalize_axis
+from .arithmetic import Add, Divide, Mul, Negate, Subtract
+from .einsum import LETTERS, Einsum, MatMul, Transpose, pairwise_order, parse
+from .elementary import (Abs, Cos, Exp, Expm1, Log, Log1p, Pow, ReLU, Sigmoid, Sin, Softplus,
+                         Sqrt, Tan, Tanh)
+from .logic import (Cast, Equal, Greater, GreaterEqual, Less, LessEqual, StopGradient, Where)
+from .reductions import LogSumExp, Prod, ReduceMax, ReduceMin, Softmax
+from .shape_ops import BroadcastTo, Concat, Pad, Reshape, Slice
+
+__all__ = [
+    "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "log1p",
+    "expm1", "sqrt", "square", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+    "leaky_relu", "softplus", "maximum", "minimum", "where", "clip", "less", "less_equal",
+    "greater", "greater_equal", "equal", "sum", "mean", "max", "min", "prod", "logsumexp",
+    "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims", "squeeze",
+    "broadcast_to", "concatenate", "stack", "pad", "einsum", "matmul", "dot", "tensordot",
+    "outer", "trace", "diagonal", "zeros_like", "ones_like", "index", "stop_gradient",
+]
 
 # --- arithmetic ------------------------------------------------------------------------
 
 
 def add(a, b):
     """a + b (broadcasting)."""
-    return ew.Add(a, b)
+    return Add(a, b)
 
 
 def subtract(a, b):
     """a - b (broadcasting)."""
-    return ew.Subtract(a, b)
+    return Subtract(a, b)
 
 
 def multiply(a, b):
     """a * b (broadcasting)."""
-    return ew.Mul(*as_nodes(a, b))
+    return Mul(a, b)
 
 
 def divide(a, b):
-    """a / b (broadcasting)."""
-    return ew.Divide(a, b)
+    """a / b (broadcasting; integers divide to float64, as in numpy)."""
+    return Divide(a, b)
 
 
 def negative(x):
     """-x."""
-    return ew.Negate(x)
+    return Negate(x)
 
 
 def power(a, b):
     """a ** b (broadcasting)."""
-    return ew.Pow(a, b)
+    return Pow(a, b)
 
 
 def square(x):
     """x ** 2."""
-    return ew.Pow(x, 2)
+    return Pow(x, 2)
 
 
 def sqrt(x):
     """Square root."""
-    return ew.Sqrt(x)
+    return Sqrt(x)
 
 
 def abs(x):  # noqa: A001 (numpy's name)
     """|x|."""
-    return ew.Abs(x)
+    return Abs(x)
 
 
 def exp(x):
     """e ** x."""
-    return ew.Exp(x)
+    return Exp(x)
 
 
 def expm1(x):
     """e ** x - 1, accurate near 0."""
-    return ew.Expm1(x)
+    return Expm1(x)
 
 
 def log(x):
     """Natural logarithm."""
-    return ew.Log(x)
+    return Log(x)
 
 
 def log1p(x):
     """log(1 + x), accurate near 0."""
-    return ew.Log1p(x)
+    return Log1p(x)
 
 
 def sin(x):
     """Sine."""
-    return ew.Sin(x)
+    return Sin(x)
 
 
 def cos(x):
     """Cosine."""
-    return ew.Cos(x)
+    return Cos(x)
 
 
 def tan(x):
     """Tangent."""
-    return ew.Tan(x)
+    return Tan(x)
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return ew.Tanh(x)
+    return Tanh(x)
 
 
 def sigmoid(x):
     """Logistic sigmoid 1 / (1 + e**-x), stable for large |x|."""
-    return ew.Sigmoid(x)
+    return Sigmoid(x)
 
 
 def relu(x):
     """max(x, 0)."""
-    return ew.ReLU(x)
+    return ReLU(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x."""
     x = as_node(x)
-    return ew.Where(ew.Greater(x, 0), x, ew.Mul(*as_nodes(negative_slope, x)))
+    return Where(Greater(x, 0), x, Mul(negative_slope, x))
 
 
 def softplus(x):
     """log(1 + e**x), stable for large |x|."""
-    return ew.Softplus(x)
+    return Softplus(x)
 
 
 def maximum(a, b):
     """Elementwise maximum; at ties the gradient goes to `a`."""
     a, b = as_nodes(a, b)
-    return ew.Where(ew.GreaterEqual(a, b), a, b)
+    return Where(GreaterEqual(a, b), a, b)
 
 
 def minimum(a, b):
     """Elementwise minimum; at ties the gradient goes to `a`."""
     a, b = as_nodes(a, b)
-    return ew.Where(ew.LessEqual(a, b), a, b)
+    return Where(LessEqual(a, b), a, b)
 
 
 def where(cond, a, b):
-    """a where cond, else b. The branch not taken gets a zero gradient (never NaN)."""
-    return ew.Where(cond, a, b)
+    """a where cond, else b. The branch not taken gets an exact zero gradient (see
+    `Where` for when that keeps a gradient free of NaN)."""
+    return Where(cond, a, b)
 
 
 def stop_gradient(x):
     """x's value, with no gradient flowing back into x: ``grad`` treats it as a constant.
     ``ad.grad(ad.stop_gradient(x) * x, [x])`` is x, not 2x."""
-    return ew.StopGradient(x)
+    return StopGradient(x)
 
 
 def clip(x, a_min=None, a_max=None):
     """x limited to [a_min, a_max] (either may be None)."""
+    x = as_node(x)
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
         x = minimum(x, a_max)
-    return as_node(x)
+    return x
+
+
+def less(a, b):
+    """a < b elementwise (boolean, no gradient)."""
+    return Less(a, b)
+
+
+def less_equal(a, b):
+    """a <= b elementwise (boolean, no gradient)."""
+    return LessEqual(a, b)
+
+
+def greater(a, b):
+    """a > b elementwise (boolean, no gradient)."""
+    return Greater(a, b)
+
+
+def greater_equal(a, b):
+    """a >= b elementwise (boolean, no gradient)."""
+    return GreaterEqual(a, b)
+
+
+def equal(a, b):
+    """a == b elementwise (boolean, no gradient). The ``==`` operator on nodes stays
+    identity, so that nodes can be dict keys."""
+    return Equal(a, b)
 
 
 # --- reductions ------------------------------------------------------------------------
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
-    """Sum over `axis` (None: all), as an einsum."""
+    """Sum over `axis` (None: all), as an einsum, in numpy's dtype (booleans and small
+    integers sum in the default integer)."""
     x = as_node(x)
+    axes = normalize_axes("sum", x, axis)
+    if sum_dtype(x.dtype) != x.dtype:
+        x = Cast(x, sum_dtype(x.dtype))
     labels = LETTERS[:x.ndim]
-    axes = normalize_axes(_Named("sum", x), axis, x.ndim)
     kept = "".join(l for i, l in enumerate(labels) if i not in axes)
     result = Einsum(f"{labels}->{kept}", x) if axes else x
     if keepdims:
@@ -172,11 +218,13 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
 
 
 def mean(x, axis=None, keepdims=False):
-    """Mean over `axis` (None: all)."""
+    """Mean over `axis` (None: all), in numpy's dtype (float64 for integers and booleans)."""
     x = as_node(x)
-    axes = normalize_axes(_Named("mean", x), axis, x.ndim)
+    axes = normalize_axes("mean", x, axis)
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    return ew.Mul(sum(x, axis, keepdims), Constant(1.0 / count if count else np.nan, dtype=x.dtype))
+    if x.dtype.kind in "biu":
+        x = Cast(x, np.float64)
+    return Mul(sum(x, axes, keepdims), 1.0 / count if count else float("nan"))
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
@@ -186,11 +234,11 @@ def max(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
 
 def min(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
     """Minimum over `axis`; tied minima share the gradient."""
-    return ew.Negate(ReduceMax(ew.Negate(x), axis, keepdims))
+    return ReduceMin(x, axis, keepdims)
 
 
 def prod(x, axis=None, keepdims=False):
-    """Product over `axis`."""
+    """Product over `axis`; its gradient is exact where elements are zero."""
     return Prod(x, axis, keepdims)
 
 
@@ -207,7 +255,7 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`: log-probabilities, stable for large inputs."""
     x = as_node(x)
-    return ew.Subtract(x, LogSumExp(x, axis, keepdims=True))
+    return Subtract(x, LogSumExp(x, axis, keepdims=True))
 
 
 # --- shapes ----------------------------------------------------------------------------
@@ -226,8 +274,7 @@ def transpose(x, axes=None):
 def swapaxes(x, axis1, axis2):
     """Exchange two axes."""
     x = as_node(x)
-    named = _Named("swapaxes", x)
-    a, b = normalize_axis(named, axis1, x.ndim), normalize_axis(named, axis2, x.ndim)
+    a, b = normalize_axis("swapaxes", x, axis1), normalize_axis("swapaxes", x, axis2)
     order = list(range(x.ndim))
     order[a], order[b] = order[b], order[a]
     return Transpose(x, order)
@@ -236,14 +283,14 @@ def swapaxes(x, axis1, axis2):
 def expand_dims(x, axis):
     """Insert a size-1 axis at `axis`."""
     x = as_node(x)
-    axis = normalize_axis(_Named("expand_dims", x), axis, x.ndim + 1)
+    axis = normalize_axis("expand_dims", x, axis, x.ndim + 1)
     return Reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
 def squeeze(x, axis=None):
     """Remove size-1 axes (all of them, or those in `axis`)."""
     x = as_node(x)
-    axes = normalize_axes(_Named("squeeze", x), axis, x.ndim) if axis is not None \
+    axes = normalize_axes("squeeze", x, axis) if axis is not None \
         else tuple(i for i, d in enumerate(x.shape) if d == 1)
     if any(x.shape[a] != 1 for a in axes):
         raise ValueError(f"squeeze: axis {axis!r} of {x.describe()} does not have size 1")
@@ -263,6 +310,8 @@ def concatenate(nodes, axis=0):
 def stack(nodes, axis=0):
     """Join a sequence of equal-shaped nodes along a new axis."""
     nodes = as_nodes(*nodes)
+    if not nodes:
+        raise ValueError("stack: needs at least one operand")
     if len({n.shape for n in nodes}) > 1:
         raise ValueError("stack: operands " + ", ".join(n.describe() for n in nodes)
                          + " must all have the same shape")
@@ -270,7 +319,7 @@ def stack(nodes, axis=0):
 
 
 def pad(x, pad_width, constant_values=0):
-    """numpy.pad with a constant."""
+    """numpy.pad with constants (``constant_values`` in any of numpy's forms)."""
     return Pad(x, pad_width, constant_values)
 
 
@@ -284,6 +333,11 @@ def ones_like(x):
     """A constant of ones with `x`'s shape and dtype."""
     x = as_node(x)
     return Constant(np.ones(x.shape, dtype=x.dtype))
+
+
+def index(x, item):
+    """x[item] with numpy basic or integer-array indexing."""
+    return Slice(x, item)
 
 
 # --- contractions: all einsums -------------------------------------------------------
@@ -325,7 +379,7 @@ def dot(a, b):
     of `a` and the second-to-last of `b`."""
     a, b = as_nodes(a, b)
     if a.ndim == 0 or b.ndim == 0:
-        return ew.Mul(a, b)
+        return Mul(a, b)
     if b.ndim <= 2:
         return MatMul(a, b)
     la = LETTERS[:a.ndim - 1]
@@ -342,8 +396,8 @@ def tensordot(a, b, axes=2):
         axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
         axes_a, axes_b = ([x] if isinstance(x, int) else list(x) for x in axes)
-    axes_a = [normalize_axis(_Named("tensordot", a), x, a.ndim) for x in axes_a]
-    axes_b = [normalize_axis(_Named("tensordot", b), x, b.ndim) for x in axes_b]
+    axes_a = [normalize_axis("tensordot", a, x) for x in axes_a]
+    axes_b = [normalize_axis("tensordot", b, x) for x in axes_b]
     if len(axes_a) != len(axes_b):
         raise ValueError(f"tensordot: {len(axes_a)} axes of {a.describe()} paired with "
                          f"{len(axes_b)} axes of {b.describe()}")
@@ -365,8 +419,7 @@ def outer(a, b):
 def diagonal(x, offset=0, axis1=0, axis2=1):
     """numpy.diagonal: the diagonal over two axes, moved to the last axis."""
     x = as_node(x)
-    named = _Named("diagonal", x)
-    a1, a2 = normalize_axis(named, axis1, x.ndim), normalize_axis(named, axis2, x.ndim)
+    a1, a2 = normalize_axis("diagonal", x, axis1), normalize_axis("diagonal", x, axis2)
     if a1 == a2:
         raise ValueError(f"diagonal: axis1 and axis2 are the same axis {a1} of {x.describe()}")
     n = builtins.min(x.shape[a1] - builtins.max(-offset, 0), x.shape[a2] - builtins.max(offset, 0))
@@ -385,19 +438,3 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
 def trace(x, offset=0, axis1=0, axis2=1):
     """Sum of the diagonal over two axes (numpy.trace)."""
     return sum(diagonal(x, offset, axis1, axis2), axis=-1)
-
-
-def index(x, item):
-    """x[item] with numpy basic or integer-array indexing."""
-    return Slice(x, item)
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-class _Named:
-    """Stands in for an op in axis-error messages raised by a function, not a node."""
-
-    def __init__(self, name, operand):
-        self.children = (operand,)
-        self.op_name = name

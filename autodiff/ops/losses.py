@@ -1,10 +1,14 @@
 """Fused loss ops, computed in forms that stay finite at any finite input."""
 import numpy as np
 
+from ..core.dtypes import float_result, sum_dtype
 from ..core.node import Node, as_nodes
-from .elementwise import Mul, Subtract, Negate, Sigmoid, strong_mul, Divide
-from .reductions import Softmax, LogSumExp, logsumexp
-from .shape_ops import Reshape, ReduceSumKeepDims
+from .arithmetic import Divide, Mul, Negate, Subtract, strong_mul
+from .elementary import Sigmoid
+from .reductions import LogSumExp, Softmax, logsumexp
+from .shape_ops import ReduceSumKeepDims, Reshape
+
+__all__ = ["SoftmaxCEWithLogits", "SigmoidCEWithLogits", "SquaredDifference", "FrobeniusNorm"]
 
 
 class SoftmaxCEWithLogits(Node):
@@ -17,8 +21,10 @@ class SoftmaxCEWithLogits(Node):
     """
 
     op_label = "softmax_ce"
+    elementwise = False
+    finite = True
 
-    def __init__(self, labels, logits, name=None):
+    def __init__(self, labels, logits, *, name=None):
         super().__init__(*as_nodes(labels, logits), name=name)
 
     def infer_shape(self, labels, logits):
@@ -46,8 +52,9 @@ class SigmoidCEWithLogits(Node):
     sigmoid(logits), as max(z, 0) - z*y + log1p(exp(-|z|)); gradient sigmoid(z) - y."""
 
     op_label = "sigmoid_ce"
+    elementwise = finite = True
 
-    def __init__(self, labels, logits, name=None):
+    def __init__(self, labels, logits, *, name=None):
         super().__init__(*as_nodes(labels, logits), name=name)
 
     def forward(self, y, z):
@@ -62,8 +69,9 @@ class SquaredDifference(Node):
     """``SquaredDifference(a, b)``: (a - b)**2 elementwise."""
 
     op_label = "sqdiff"
+    elementwise = finite = True
 
-    def __init__(self, a, b, name=None):
+    def __init__(self, a, b, *, name=None):
         super().__init__(*as_nodes(a, b), name=name)
 
     def forward(self, a, b):
@@ -80,9 +88,14 @@ class FrobeniusNorm(Node):
     """``FrobeniusNorm(x)``: sqrt(sum(x**2)) over all elements (a scalar)."""
 
     op_label = "norm"
+    elementwise = False
+    finite = True
 
     def infer_shape(self, shape):
         return ()
+
+    def infer_dtype(self, dtype):
+        return float_result(sum_dtype(dtype) if dtype.kind in "biu" else dtype)
 
     def forward(self, x):
         return np.sqrt(np.sum(x * x))

@@ -1,23 +1,41 @@
-"""Reductions that are not plain sums (sums are einsums): max, prod, logsumexp, softmax.
+"""Reductions that are not plain sums (sums are einsums): max, min, prod, logsumexp,
+softmax.
 
 Each takes numpy's ``axis`` (None, an int or a tuple) and ``keepdims``. Values are
-computed in the numerically stable forms (the maximum subtracted before exponentiating).
+computed in numerically stable forms (the maximum subtracted before exponentiating).
 """
 import numpy as np
 
-from ..core.node import Node
-from .elementwise import Mul, Subtract, Exp, Equal, Divide, Cast, strong_mul
-from .shape_ops import normalize_axes, Reshape, ReduceSumKeepDims
+from ..core.dtypes import float_result, sum_dtype
+from ..core.node import Node, as_node
+from ..core.shapes import normalize_axes
+from .arithmetic import Divide, Mul, Subtract
+from .einsum import Transpose
+from .elementary import Exp
+from .logic import Cast, Equal
+from .shape_ops import Pad, Reshape, ReduceSumKeepDims, Slice
+
+__all__ = ["ReduceMax", "ReduceMin", "Prod", "LogSumExp", "Softmax"]
 
 
 class Reduction(Node):
     """Base: a reduction over ``axis`` with numpy's ``keepdims`` semantics."""
 
-    def __init__(self, x, axis=None, keepdims=False, name=None):
-        from ..core.node import as_node
+    elementwise = False
+    finite = True
+
+    def __init__(self, x, axis=None, keepdims=False, *, name=None):
         x = as_node(x)
-        super().__init__(x, name=name, axis=normalize_axes(self, axis, x.ndim),
-                         keepdims=bool(keepdims))
+        axis = normalize_axes(type(self).__name__, x, axis)
+        if self.needs_elements:
+            empty = [a for a in axis if x.shape[a] == 0]
+            if empty:
+                raise ValueError(f"{type(self).__name__}: cannot reduce {x.describe()} over "
+                                 f"axis {empty[0]} of size 0: there is no element to take")
+        super().__init__(x, name=name, axis=axis, keepdims=bool(keepdims))
+
+    #: True for reductions without an identity (max, min): an empty axis has no answer.
+    needs_elements = False
 
     def infer_shape(self, shape):
         if self.keepdims:
@@ -37,40 +55,99 @@ class ReduceMax(Reduction):
     """Maximum over axes. The gradient is shared equally between tied maxima."""
 
     op_label = "max"
+    needs_elements = True
+    reduce = staticmethod(np.max)
 
     def infer_dtype(self, dtype):
         return dtype
 
     def forward(self, x):
-        return np.max(x, axis=self.axis, keepdims=self.keepdims)
+        return self.reduce(x, axis=self.axis, keepdims=self.keepdims)
 
     def vjp(self, g):
         x = self.children[0]
-        is_max = Cast(Equal(x, self.expand(self)), self.dtype)
-        count = ReduceSumKeepDims(is_max, self.axis)
-        return [Mul(Divide(self.expand(g), count), is_max)]
+        is_extreme = Cast(Equal(x, self.expand(self)), self.dtype)
+        count = ReduceSumKeepDims(is_extreme, self.axis)
+        return [Mul(Divide(self.expand(g), count), is_extreme)]
+
+
+class ReduceMin(ReduceMax):
+    """Minimum over axes. The gradient is shared equally between tied minima."""
+
+    op_label = "min"
+    reduce = staticmethod(np.min)
 
 
 class Prod(Reduction):
-    """Product over axes. Gradient: product / x (so it is undefined where x is exactly 0)."""
+    """Product over axes (numpy's dtype: small integers multiply in the default integer).
+
+    Its gradient is the product of the *other* elements, computed without dividing by
+    the element (so it is exact where elements are 0) as the product of exclusive running
+    products from the left and from the right (`others_product`).
+    """
 
     op_label = "prod"
+
+    def infer_dtype(self, dtype):
+        return sum_dtype(dtype)
 
     def forward(self, x):
         return np.prod(x, axis=self.axis, keepdims=self.keepdims)
 
     def vjp(self, g):
         x = self.children[0]
-        return [strong_mul(self.expand(g), Divide(self.expand(self), x))]
+        return [Mul(self.expand(g), others_product(x, self.axis))]
+
+
+def others_product(x, axes):
+    """For each element of `x`, the product of the other elements along `axes`, as a
+    graph of products, pads and slices (differentiable again, with no division)."""
+    rest = [a for a in range(x.ndim) if a not in axes]
+    order = rest + list(axes)
+    moved = x if order == list(range(x.ndim)) else Transpose(x, order)
+    kept = tuple(x.shape[a] for a in rest)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    flat = Reshape(moved, kept + (n,))
+    left = _shift(_running_product(flat, n, from_left=True), 1, n, from_left=True)
+    right = _shift(_running_product(flat, n, from_left=False), 1, n, from_left=False)
+    others = Reshape(Mul(left, right), moved.shape)
+    if order == list(range(x.ndim)):
+        return others
+    return Transpose(others, list(np.argsort(order)))
+
+
+def _running_product(flat, n, from_left):
+    """Inclusive running products along the last axis, in log2(n) doubling steps."""
+    step = 1
+    while step < n:
+        flat = Mul(flat, _shift(flat, step, n, from_left))
+        step *= 2
+    return flat
+
+
+def _shift(flat, d, n, from_left):
+    """`flat` moved `d` places along its last axis (towards the end when `from_left`),
+    filled with ones."""
+    lead = (slice(None),) * (flat.ndim - 1)
+    width = ((0, 0),) * (flat.ndim - 1)
+    if d >= n:
+        return Pad(Slice(flat, lead + (slice(0, 0),)), width + ((n, 0),), 1.0)
+    if from_left:
+        return Pad(Slice(flat, lead + (slice(0, n - d),)), width + ((d, 0),), 1.0)
+    return Pad(Slice(flat, lead + (slice(d, n),)), width + ((0, d),), 1.0)
 
 
 class LogSumExp(Reduction):
-    """log(sum(exp(x))) over axes, stable for any finite input; gradient softmax(x)."""
+    """log(sum(exp(x))) over axes, stable for any finite input (-inf over an empty axis);
+    gradient softmax(x)."""
 
     op_label = "logsumexp"
 
+    def infer_dtype(self, dtype):
+        return float_result(dtype)
+
     def forward(self, x):
-        return logsumexp(x, self.axis, self.keepdims)
+        return logsumexp(x.astype(self.dtype, copy=False), self.axis, self.keepdims)
 
     def vjp(self, g):
         x = self.children[0]
@@ -79,9 +156,10 @@ class LogSumExp(Reduction):
 
 def logsumexp(x, axis, keepdims):
     """Stable numpy logsumexp: the max is subtracted first (and -inf rows stay -inf)."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -89,25 +167,36 @@ class Softmax(Node):
     """``Softmax(x, axis=-1)``: exp(x) / sum(exp(x)) along one axis, stable."""
 
     op_label = "softmax"
+    elementwise = False
+    finite = True
 
-    def __init__(self, x, axis=-1, name=None):
-        from ..core.node import as_node
+    def __init__(self, x, axis=-1, *, name=None):
         x = as_node(x)
-        super().__init__(x, name=name, axis=normalize_axes(self, axis, x.ndim)[0])
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"Softmax: axis must be one integer, got {axis!r} "
+                            f"(operand {x.describe()})")
+        super().__init__(x, name=name, axis=normalize_axes("Softmax", x, axis)[0])
 
     def infer_shape(self, shape):
         return shape
 
+    def infer_dtype(self, dtype):
+        return float_result(dtype)
+
     def forward(self, x):
-        return softmax(x, self.axis)
+        return softmax(x.astype(self.dtype, copy=False), self.axis)
 
     def vjp(self, g):
         # s * (g - sum(g * s))
         weighted = ReduceSumKeepDims(Mul(g, self), (self.axis,))
         return [Mul(self, Subtract(g, weighted))]
 
+    def batch(self, operands, batched, size):
+        return Softmax(operands[0], self.axis + 1)
+
 
 def softmax(x, axis):
     """Stable numpy softmax along `axis`."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
     return e / np.sum(e, axis=axis, keepdims=True)
+

@@ -1,84 +1,75 @@
 """Ops that move values around without arithmetic: reshape, broadcast, sum-to-shape,
-indexing and its adjoint (scatter-add), concatenation, padding, transpose and matmul.
+indexing and its adjoint (scatter-add), concatenation and padding.
 
 These are linear, and adjoint pairs share their rules: broadcast and sum-to-shape are each
 other's adjoints, reshape undoes reshape, a slice's adjoint scatters into zeros and the
-scatter's adjoint slices. Transpose and MatMul are einsums.
+scatter's adjoint slices. (Transpose and MatMul are einsums: see einsum.py.)
 """
 import numpy as np
 
-from ..core.node import Node, as_node, as_nodes
-from .einsum import Einsum, LETTERS
+from ..core.dtypes import sum_dtype
+from ..core.node import Node, Constant, as_node, as_nodes
+from ..core.shapes import (describe_operands, normalize_axes, normalize_axis, shape_argument,
+                           size_of)
+
+__all__ = ["Reshape", "BroadcastTo", "ReduceSumToShape", "ReduceSumKeepDims", "Slice",
+           "ScatterAdd", "Concat", "Pad"]
 
 
-def normalize_axis(op, axis, ndim):
-    """A non-negative axis index, or ValueError naming the op and its operand."""
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < max(ndim, 1):
-        children = getattr(op, "children", ())  # an op may check axes before it is built
-        operand = children[0].describe() if children else ""
-        raise ValueError(f"{getattr(op, 'op_name', type(op).__name__)}: axis {axis!r} is out of range for operand "
-                         f"{operand} with {ndim} dimension(s)")
-    return int(axis) % max(ndim, 1)
+class ShapeOp(Node):
+    """Base of the ops here: not elementwise, finite, and the dtype of their operand."""
+
+    elementwise = False
+    finite = True
+
+    def infer_dtype(self, dtype, *rest):
+        return dtype
 
 
-def normalize_axes(op, axes, ndim):
-    """Sorted tuple of distinct non-negative axes (None means all)."""
-    if axes is None:
-        return tuple(range(ndim))
-    if isinstance(axes, (int, np.integer)):
-        axes = (axes,)
-    result = tuple(sorted(normalize_axis(op, a, ndim) for a in axes))
-    if len(set(result)) != len(result):
-        raise ValueError(f"{getattr(op, 'op_name', type(op).__name__)}: repeated axis in {axes!r}")
-    return result
-
-
-class Reshape(Node):
+class Reshape(ShapeOp):
     """``Reshape(node, shape)``: same values, new shape (one entry may be -1)."""
 
     op_label = "reshape"
+    linear = True
     returns_view = True  # numpy reshapes contiguous values without copying
 
-    def __init__(self, node, shape, name=None):
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
-        super().__init__(node, name=name, new_shape=shape)
+    def __init__(self, node, shape, *, name=None):
+        super().__init__(node, name=name,
+                         new_shape=shape_argument("Reshape", shape, allow_minus_one=True))
 
     def infer_shape(self, shape):
-        size = int(np.prod(shape, dtype=np.int64))
-        target = list(self.new_shape)
-        if target.count(-1) > 1 or any(d < -1 for d in target):
-            raise ValueError(f"Reshape: invalid target shape {self.new_shape}")
+        size, target = size_of(shape), list(self.new_shape)
         if -1 in target:
-            known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+            known = size_of([d for d in target if d != -1])
             if known == 0 or size % known:
                 raise ValueError(f"Reshape: cannot reshape {self.children[0].describe()} "
                                  f"({size} elements) to {self.new_shape}")
             target[target.index(-1)] = size // known
-        if int(np.prod(target, dtype=np.int64)) != size:
+        if size_of(target) != size:
             raise ValueError(f"Reshape: cannot reshape {self.children[0].describe()} "
                              f"({size} elements) to {self.new_shape} "
-                             f"({int(np.prod(target))} elements)")
-        self.new_shape = tuple(target)
-        return self.new_shape
-
-    def infer_dtype(self, dtype):
-        return dtype
+                             f"({size_of(target)} elements)")
+        return tuple(target)
 
     def forward(self, x):
-        return x.reshape(self.new_shape)
+        return x.reshape(self.shape)
 
     def vjp(self, g):
         return [Reshape(g, self.children[0].shape)]
 
+    def batch(self, operands, batched, size):
+        return Reshape(operands[0], (size,) + self.shape)
 
-class BroadcastTo(Node):
+
+class BroadcastTo(ShapeOp):
     """``BroadcastTo(node, shape)``: numpy broadcasting to a larger shape."""
 
     op_label = "broadcast"
+    linear = True
     returns_view = True
 
-    def __init__(self, node, shape, name=None):
-        super().__init__(node, name=name, target=tuple(int(d) for d in shape))
+    def __init__(self, node, shape, *, name=None):
+        super().__init__(node, name=name, target=shape_argument("BroadcastTo", shape))
 
     def infer_shape(self, shape):
         try:
@@ -90,57 +81,73 @@ class BroadcastTo(Node):
                              f"to shape {self.target}")
         return self.target
 
-    def infer_dtype(self, dtype):
-        return dtype
-
     def forward(self, x):
         return np.broadcast_to(x, self.target)
 
     def vjp(self, g):
         return [ReduceSumToShape(g, self.children[0].shape)]
 
+    def batch(self, operands, batched, size):
+        return BroadcastTo(align_batched(operands[0], self.ndim), (size,) + self.shape)
 
-class ReduceSumToShape(Node):
+
+class ReduceSumToShape(ShapeOp):
     """``ReduceSumToShape(node, shape)``: sum over the axes that broadcasting to
-    `node.shape` from `shape` would have created (the adjoint of broadcasting)."""
+    `node.shape` from `shape` would have created (the adjoint of broadcasting). The sum
+    keeps the operand's dtype."""
 
     op_label = "sum_to"
+    linear = True
 
-    def __init__(self, node, shape, name=None):
-        super().__init__(node, name=name, target=tuple(int(d) for d in shape))
+    def __init__(self, node, shape, *, name=None):
+        super().__init__(node, name=name, target=shape_argument("ReduceSumToShape", shape))
 
     def infer_shape(self, shape):
         lead = len(shape) - len(self.target)
         if lead < 0 or any(t not in (1, s) for s, t in zip(shape[lead:], self.target)):
             raise ValueError(f"ReduceSumToShape: cannot sum {self.children[0].describe()} "
                              f"to shape {self.target}: {self.target} does not broadcast to it")
-        self.lead = tuple(range(lead))
-        self.kept = tuple(lead + i for i, (s, t) in enumerate(zip(shape[lead:], self.target))
-                          if t == 1 and s != 1)
         return self.target
 
-    def infer_dtype(self, dtype):
-        return dtype
+    def kernel(self):
+        shape = self.children[0].shape
+        lead = len(shape) - len(self.target)
+        kept = tuple(lead + i for i, (s, t) in enumerate(zip(shape[lead:], self.target))
+                     if t == 1 and s != 1)
+        lead_axes = tuple(range(lead))
+
+        def sum_to_shape(x):
+            if kept:
+                x = x.sum(axis=kept, keepdims=True, dtype=x.dtype)
+            if lead_axes:
+                x = x.sum(axis=lead_axes, dtype=x.dtype)
+            return x
+        return sum_to_shape
 
     def forward(self, x):
-        if self.kept:
-            x = x.sum(axis=self.kept, keepdims=True)
-        if self.lead:
-            x = x.sum(axis=self.lead)
-        return x
+        return self.kernel()(x)
 
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
 
+    def batch(self, operands, batched, size):
+        x = operands[0]
+        lead = x.ndim - 1 - self.ndim
+        summed = ReduceSumToShape(x, (size,) + (1,) * lead + self.shape)
+        return Reshape(summed, (size,) + self.shape)
 
-class ReduceSumKeepDims(Node):
-    """``ReduceSumKeepDims(node, axes)``: sum over `axes`, keeping them with size 1."""
+
+class ReduceSumKeepDims(ShapeOp):
+    """``ReduceSumKeepDims(node, axes)``: sum over `axes`, keeping them with size 1
+    (numpy's sum dtype: booleans and small integers sum in the default integer)."""
 
     op_label = "sum"
+    linear = True
 
-    def __init__(self, node, axes, name=None):
+    def __init__(self, node, axes, *, name=None):
         node = as_node(node)
-        super().__init__(node, name=name, axes=normalize_axes(self, axes, node.ndim))
+        super().__init__(node, name=name,
+                         axes=normalize_axes("ReduceSumKeepDims", node, axes))
 
     def infer_shape(self, shape):
         return tuple(1 if i in self.axes else d for i, d in enumerate(shape))
@@ -154,32 +161,43 @@ class ReduceSumKeepDims(Node):
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
 
+    def batch(self, operands, batched, size):
+        return ReduceSumKeepDims(operands[0], tuple(a + 1 for a in self.axes))
 
-def sum_dtype(dtype):
-    """numpy's dtype for a sum: booleans and small integers accumulate in the default int."""
-    return np.zeros(1, dtype).sum().dtype
+
+def align_batched(node, ndim):
+    """A batched value (B, *shape) reshaped to (B, 1.., *shape) so that it broadcasts
+    against a batched `ndim`-dimensional value."""
+    inner = node.shape[1:]
+    if len(inner) == ndim:
+        return node
+    return Reshape(node, node.shape[:1] + (1,) * (ndim - len(inner)) + inner)
+
+
+# --- indexing ----------------------------------------------------------------------------
+
+def _items(item):
+    return item if isinstance(item, tuple) else (item,)
 
 
 def _is_basic_index(item):
-    items = item if isinstance(item, tuple) else (item,)
     return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
-               for i in items)
+               for i in _items(item))
 
 
-def _index_shape(op, shape, item):
+def _index_shape(op_name, operand, shape, item):
     probe = np.lib.stride_tricks.as_strided(np.zeros(1), shape, [0] * len(shape))
     try:
         return probe[item].shape
     except (IndexError, TypeError, ValueError) as err:
-        raise type(err)(f"{type(op).__name__}: invalid index {item!r} for "
-                        f"{op.children[0].describe()}: {err}") from None
+        raise type(err)(f"{op_name}: invalid index {item!r} for {operand.describe()}: "
+                        f"{err}") from None
 
 
 def _normalize_item(item):
     """Lists in an index become integer arrays (numpy's meaning), kept immutable."""
-    items = item if isinstance(item, tuple) else (item,)
     out = []
-    for i in items:
+    for i in _items(item):
         if isinstance(i, Node):
             raise TypeError("indexing with a node is not supported; index with integers, "
                             "slices or integer arrays")
@@ -190,25 +208,32 @@ def _normalize_item(item):
     return tuple(out) if isinstance(item, tuple) else out[0]
 
 
-class Slice(Node):
+def _batched_item(item):
+    """`item` applied behind a new leading axis, or None when numpy would move the
+    integer-array axes to the front (they are not adjacent)."""
+    items = _items(item)
+    arrays = [k for k, i in enumerate(items) if isinstance(i, np.ndarray)]
+    if arrays and arrays[-1] - arrays[0] + 1 != len(arrays):
+        return None
+    return (slice(None),) + items
+
+
+class Slice(ShapeOp):
     """``Slice(node, item)``: ``node[item]`` with numpy basic or integer-array indexing."""
 
     op_label = "[]"
+    linear = True
 
-    def __init__(self, node, item, name=None):
+    def __init__(self, node, item, *, name=None):
         super().__init__(node, name=name, item=_normalize_item(item))
 
     def infer_shape(self, shape):
-        return _index_shape(self, shape, self.item)
-
-    def infer_dtype(self, dtype):
-        return dtype
+        return _index_shape("Slice", self.children[0], shape, self.item)
 
     @property
     def returns_view(self):
         """Basic indexing (integers and slices) gives a view; integer arrays copy."""
-        items = self.item if isinstance(self.item, tuple) else (self.item,)
-        return not any(isinstance(i, np.ndarray) for i in items)
+        return not any(isinstance(i, np.ndarray) for i in _items(self.item))
 
     def forward(self, x):
         return x[self.item]
@@ -216,31 +241,36 @@ class Slice(Node):
     def vjp(self, g):
         return [ScatterAdd(g, self.item, self.children[0].shape)]
 
+    def batch(self, operands, batched, size):
+        item = _batched_item(self.item)
+        return None if item is None else Slice(operands[0], item)
 
-class ScatterAdd(Node):
+
+class ScatterAdd(ShapeOp):
     """``ScatterAdd(values, item, shape)``: zeros of `shape` with `values` added at `item`
     (repeated indices accumulate). The adjoint of `Slice`."""
 
     op_label = "scatter"
+    linear = True
 
-    def __init__(self, values, item, shape, name=None):
+    def __init__(self, values, item, shape, *, name=None):
         super().__init__(values, name=name, item=_normalize_item(item),
-                         target=tuple(int(d) for d in shape))
+                         target=shape_argument("ScatterAdd", shape))
 
     def infer_shape(self, shape):
-        expected = _index_shape(self, self.target, self.item)
-        if np.broadcast_shapes(shape, expected) != expected:
+        expected = _index_shape("ScatterAdd", self.children[0], self.target, self.item)
+        try:
+            fits = np.broadcast_shapes(shape, expected) == expected
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(f"ScatterAdd: values {self.children[0].describe()} do not fit "
                              f"index {self.item!r} of shape {self.target}")
-        self.basic = _is_basic_index(self.item)
         return self.target
-
-    def infer_dtype(self, dtype):
-        return dtype
 
     def forward(self, values):
         out = np.zeros(self.target, dtype=self.dtype)
-        if self.basic:
+        if _is_basic_index(self.item):
             out[self.item] = values
         else:
             np.add.at(out, self.item, values)
@@ -249,28 +279,34 @@ class ScatterAdd(Node):
     def vjp(self, g):
         return [Slice(g, self.item)]
 
+    def batch(self, operands, batched, size):
+        item = _batched_item(self.item)
+        return None if item is None else ScatterAdd(operands[0], item, (size,) + self.target)
 
-class Concat(Node):
+
+# --- joining and padding ------------------------------------------------------------------
+
+class Concat(ShapeOp):
     """``Concat(a, b, ..., axis=0)``: numpy.concatenate of the operands."""
 
     op_label = "concat"
 
     def __init__(self, *operands, axis=0, name=None):
         if not operands:
-            raise ValueError("Concat needs at least one operand")
-        super().__init__(*as_nodes(*operands), name=name, axis=axis)
+            raise TypeError("Concat takes at least one operand, got none")
+        operands = as_nodes(*operands)
+        ranks = {o.ndim for o in operands}
+        if len(ranks) != 1 or 0 in ranks:
+            raise ValueError(f"Concat: operands {describe_operands(operands)} must have the "
+                             f"same number (>= 1) of dimensions")
+        axis = normalize_axis("Concat", operands[0], axis)
+        super().__init__(*operands, name=name, axis=axis)
 
     def infer_shape(self, *shapes):
-        ranks = {len(s) for s in shapes}
-        if len(ranks) != 1 or 0 in ranks:
-            raise ValueError("Concat: operands " + ", ".join(c.describe() for c in self.children)
-                             + " must have the same number (>= 1) of dimensions")
-        self.axis = normalize_axis(self, self.axis, len(shapes[0]))
-        self.params["axis"] = self.axis
         for s in shapes[1:]:
             if any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != self.axis):
-                raise ValueError("Concat: operands " + ", ".join(c.describe() for c in self.children)
-                                 + f" differ outside axis {self.axis}")
+                raise ValueError(f"Concat: operands {describe_operands(self.children)} "
+                                 f"differ outside axis {self.axis}")
         out = list(shapes[0])
         out[self.axis] = sum(s[self.axis] for s in shapes)
         return out
@@ -290,25 +326,35 @@ class Concat(Node):
             start = stop
         return grads
 
+    def jvp(self, tangents):
+        parts = [t if t is not None else Constant(np.zeros(c.shape, dtype=self.dtype))
+                 for c, t in zip(self.children, tangents)]
+        return Concat(*parts, axis=self.axis)
 
-class Pad(Node):
-    """``Pad(node, pad_width, constant_values=0)``: numpy.pad in constant mode."""
+    def batch(self, operands, batched, size):
+        parts = [o if b else BroadcastTo(o, (size,) + o.shape)
+                 for o, b in zip(operands, batched)]
+        return Concat(*parts, axis=self.axis + 1)
+
+
+class Pad(ShapeOp):
+    """``Pad(node, pad_width, constant_values=0)``: numpy.pad in constant mode.
+
+    `pad_width` and `constant_values` take numpy's forms: one number for every side, a
+    ``(before, after)`` pair for every axis, or one pair per axis.
+    """
 
     op_label = "pad"
 
-    def __init__(self, node, pad_width, constant_values=0, name=None):
+    def __init__(self, node, pad_width, constant_values=0, *, name=None):
         node = as_node(node)
-        width = np.broadcast_to(np.asarray(pad_width, dtype=int), (node.ndim, 2))
-        if (width < 0).any():
-            raise ValueError(f"Pad: negative pad width {pad_width!r} for {node.describe()}")
-        super().__init__(node, name=name, pad_width=tuple(map(tuple, width.tolist())),
-                         constant_values=float(constant_values))
+        super().__init__(node, name=name,
+                         pad_width=_per_axis_pairs(node, "pad_width", pad_width, int),
+                         constant_values=_per_axis_pairs(node, "constant_values",
+                                                         constant_values, float))
 
     def infer_shape(self, shape):
         return tuple(d + lo + hi for d, (lo, hi) in zip(shape, self.pad_width))
-
-    def infer_dtype(self, dtype):
-        return dtype
 
     def forward(self, x):
         if not self.pad_width:  # a 0-d value has nothing to pad (numpy rejects width ())
@@ -316,42 +362,34 @@ class Pad(Node):
         return np.pad(x, self.pad_width, constant_values=self.constant_values)
 
     def vjp(self, g):
-        index = tuple(slice(lo, lo + d) for d, (lo, _) in zip(self.children[0].shape, self.pad_width))
+        index = tuple(slice(lo, lo + d) for d, (lo, _) in zip(self.children[0].shape,
+                                                              self.pad_width))
         return [Slice(g, index)]
 
+    def jvp(self, tangents):
+        zeros = ((0.0, 0.0),) * self.ndim
+        return Pad(tangents[0], self.pad_width, zeros)
 
-class Transpose(Einsum):
-    """``Transpose(node, axes=None)``: numpy.transpose, as a one-operand einsum."""
-
-    op_label = "transpose"
-
-    def __init__(self, node, axes=None, name=None):
-        node = as_node(node)
-        labels = LETTERS[:node.ndim]
-        order = tuple(reversed(range(node.ndim))) if axes is None else tuple(axes)
-        if sorted(a % max(node.ndim, 1) for a in order) != list(range(node.ndim)) \
-                or len(order) != node.ndim:
-            raise ValueError(f"Transpose: axes {axes!r} are not a permutation of the "
-                             f"{node.ndim} axes of {node.describe()}")
-        super().__init__(labels + "->" + "".join(labels[a] for a in order), node, name=name)
+    def batch(self, operands, batched, size):
+        return Pad(operands[0], ((0, 0),) + self.pad_width,
+                   ((0.0, 0.0),) + self.constant_values)
 
 
-class MatMul(Einsum):
-    """``MatMul(a, b)``: numpy.matmul (``a @ b``), as an einsum; batch axes broadcast."""
-
-    op_label = "@"
-
-    def __init__(self, a, b, name=None):
-        a, b = as_nodes(a, b)
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"MatMul: operands {a.describe()} and {b.describe()} must have at "
-                             f"least one dimension (use * for scalars)")
-        # numpy.matmul: a 1-D operand is a vector; other operands are stacks of matrices
-        subscripts = {(False, False): "...ij,...jk->...ik", (True, False): "j,...jk->...k",
-                      (False, True): "...ij,j->...i", (True, True): "j,j->"}
-        inner_a = a.shape[-1]
-        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-        if inner_a != inner_b:
-            raise ValueError(f"MatMul: {a.describe()} @ {b.describe()}: inner dimensions "
-                             f"{inner_a} and {inner_b} differ")
-        super().__init__(subscripts[a.ndim == 1, b.ndim == 1], a, b, name=name)
+def _per_axis_pairs(node, what, value, kind):
+    """numpy.pad's forms of `value` as one (before, after) pair per axis of `node`."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError
+        pairs = np.broadcast_to(array, (node.ndim, 2))
+    except (TypeError, ValueError):
+        raise ValueError(f"Pad: {what} {value!r} for {node.describe()}: expected a number, a "
+                         f"(before, after) pair, or one pair for each of its {node.ndim} "
+                         f"axes") from None
+    if kind is int:
+        if array.dtype.kind == "f" and not np.all(array == np.round(array)) \
+                or np.any(array < 0):
+            raise ValueError(f"Pad: {what} {value!r} for {node.describe()}: widths must be "
+                             f"non-negative integers")
+        return tuple((int(lo), int(hi)) for lo, hi in pairs.tolist())
+    return tuple((float(lo), float(hi)) for lo, hi in pairs.tolist())

@@ -1,3 +1,6 @@
-"""Graph rewriting: sharing equal subgraphs, folding constants, algebraic identities."""
-from .engine import simplify, rule, Rewriter
-from . import rules  # noqa: F401  (registers the rules)
+"""Graph rewriting: sharing equal subgraphs, folding constants, algebraic identities.
+
+`simplify` is the public entry; `rule` registers a rewrite (see engine.py for levels).
+"""
+from .engine import EXACT, REAL, FAST, rule, Rewriter
+from .simplify import simplify, rewrite_for_evaluation

@@ -1,22 +1,30 @@
-"""Polynomial normal form: elementwise arithmetic as Laurent polynomials over atom nodes.
+"""Polynomial normal form: elementwise arithmetic as polynomials over atom nodes.
 
-An elementwise expression built from +, -, *, integer powers, scalar constants and
-reciprocals of atoms is a polynomial in its *atoms* (the other nodes it uses: tanh(x),
-sin(x), a Variable...). Expanded and with like monomials collected, the polynomial is a
-normal form: two expressions that are equal as polynomials get the same one. It is emitted
-back as a graph in Horner form, sharing powers.
+An elementwise expression built from +, -, *, integer powers and scalar constants is a
+polynomial in its *atoms* (the other nodes it uses: tanh(x), sin(x), a Variable...).
+Expanded and with like monomials collected, the polynomial is a normal form: two
+expressions that are equal as polynomials get the same one. It is emitted back as a graph
+in Horner form, sharing powers.
 
-A `Poly` maps a monomial, a sorted tuple of (atom id, exponent) pairs, to its float
-coefficient; `Atoms` numbers the atom nodes. Conversion gives up (returns None) when a
-polynomial would exceed `MAX_TERMS` monomials, so expansion never explodes.
+Ops say how they combine polynomials with a `polynomial(algebra, *polys)` method that
+calls the `Algebra` below; an op without one is an atom. Negative powers (Laurent
+polynomials, where ``x * x**-1`` cancels to 1) are allowed only at the FAST level: the
+cancellation is wrong where x is 0.
+
+A `Poly` maps a monomial, a sorted tuple of (atom number, exponent) pairs, to its float
+coefficient; `Atoms` numbers the atom nodes by first appearance. Conversion gives up
+(returns None) when a polynomial would exceed `MAX_TERMS` monomials, so expansion never
+explodes.
 """
 import numpy as np
 
 from ..core.node import Constant
-from ..ops import elementwise as ew
+from ..ops.arithmetic import Add, Mul, Negate
+from ..ops.elementary import Pow
 from .engine import scalar_constant
 
 MAX_TERMS = 256
+MAX_POWER = 16
 ONE = ()  # the empty monomial
 
 
@@ -36,17 +44,71 @@ class Atoms:
         return i
 
 
-def constant(c):
-    """The constant polynomial c."""
-    return {ONE: float(c)} if c else {}
+class Algebra:
+    """Polynomial arithmetic for the ops' `polynomial` methods. Every operation returns a
+    Poly, or None when the result is not a polynomial this pass keeps (too many terms, a
+    non-integer power, a negative power without `laurent`)."""
+
+    def __init__(self, laurent=False):
+        self.laurent = laurent
+
+    @staticmethod
+    def constant(c):
+        """The constant polynomial c."""
+        return {ONE: float(c)} if c else {}
+
+    @staticmethod
+    def atom(i, exponent=1):
+        """The polynomial a_i ** exponent."""
+        return {((i, exponent),): 1.0}
+
+    def sum(self, polys):
+        """The sum of `polys`."""
+        out = {}
+        for p in polys:
+            out = _add(out, p)
+        return out if len(out) <= MAX_TERMS else None
+
+    def difference(self, p, q):
+        """p - q."""
+        return _add(p, q, -1.0)
+
+    @staticmethod
+    def negative(p):
+        """-p."""
+        return {m: -c for m, c in p.items()}
+
+    def product(self, p, q):
+        """p * q."""
+        return _mul(p, q)
+
+    def power(self, p, exponent):
+        """p ** k for a constant integer exponent polynomial k."""
+        if set(exponent) - {ONE}:
+            return None
+        k = exponent.get(ONE, 0.0)
+        if not float(k).is_integer() or abs(k) > MAX_POWER:
+            return None
+        k = int(k)
+        if k >= 0:
+            return _power(p, k)
+        return self._inverse_power(p, -k)
+
+    def quotient(self, p, q):
+        """p / q, for a single-monomial q (and `laurent`)."""
+        inverse = self._inverse_power(q, 1)
+        return None if inverse is None else _mul(p, inverse)
+
+    def _inverse_power(self, p, k):
+        if not self.laurent or len(p) != 1:
+            return None
+        (m, c), = p.items()
+        if c == 0:
+            return None
+        return {tuple((i, -e * k) for i, e in m): c ** -k}
 
 
-def atom(i, exponent=1):
-    """The polynomial a_i ** exponent."""
-    return {((i, exponent),): 1.0}
-
-
-def add(p, q, scale=1.0):
+def _add(p, q, scale=1.0):
     """p + scale * q."""
     out = dict(p)
     for m, c in q.items():
@@ -65,9 +127,9 @@ def _mul_monomials(m, n):
     return tuple(sorted((i, e) for i, e in exps.items() if e))
 
 
-def mul(p, q):
+def _mul(p, q):
     """p * q, or None when the product has too many terms."""
-    if len(p) * len(q) > MAX_TERMS * 4:
+    if p is None or q is None or len(p) * len(q) > MAX_TERMS * 4:
         return None
     out = {}
     for m, c in p.items():
@@ -81,76 +143,31 @@ def mul(p, q):
     return out if len(out) <= MAX_TERMS else None
 
 
-def power(p, k):
-    """p ** k for an integer k >= 0 (or a single-monomial p and any integer k)."""
-    if len(p) == 1 and k < 0:
-        (m, c), = p.items()
-        return {tuple((i, e * k) for i, e in m): c ** k}
-    result = constant(1.0)
+def _power(p, k):
+    """p ** k for an integer k >= 0."""
+    result = {ONE: 1.0}
     for _ in range(k):
-        result = mul(result, p)
+        result = _mul(result, p)
         if result is None:
             return None
     return result
 
 
-def derivative(p, atom_derivatives):
-    """dp/dx given each atom's derivative (a dict atom id -> Poly; absent means 0)."""
-    out = {}
-    for m, c in p.items():
-        for j, (i, e) in enumerate(m):
-            da = atom_derivatives.get(i)
-            if not da:
-                continue
-            rest = m[:j] + ((i, e - 1),) + m[j + 1:] if e != 1 else m[:j] + m[j + 1:]
-            rest = tuple(x for x in rest if x[1])
-            term = mul({rest: c * e}, da)
-            if term is None:
-                return None
-            out = add(out, term)
-            if len(out) > MAX_TERMS:
-                return None
-    return out
-
-
-POLYNOMIAL_OPS = (ew.Add, ew.Subtract, ew.Mul, ew.Negate, ew.Pow, ew.Divide, ew.Recipr)
-
-
-def to_poly(node, child_polys, atoms):
+def to_poly(node, child_polys, algebra):
     """The polynomial of `node` from its children's polynomials, or None if `node` is not
     a polynomial operation of them (the caller then treats it as an atom)."""
     if isinstance(node, Constant):
         k = scalar_constant(node)  # uniform arrays too: the root's shape is restored
-        return constant(k) if k is not None else None
-    if not isinstance(node, POLYNOMIAL_OPS) or any(p is None for p in child_polys):
+        return algebra.constant(k) if k is not None else None
+    method = getattr(node, "polynomial", None)
+    if method is None or node.dtype.kind != "f" or any(p is None for p in child_polys):
         return None
-    if isinstance(node, ew.Mul) and node.params.get("strong_zero"):
-        return None
-    if isinstance(node, ew.Add):
-        out = {}
-        for p in child_polys:
-            out = add(out, p)
-        return out if len(out) <= MAX_TERMS else None
-    if isinstance(node, ew.Subtract):
-        return add(child_polys[0], child_polys[1], -1.0)
-    if isinstance(node, ew.Negate):
-        return {m: -c for m, c in child_polys[0].items()}
-    if isinstance(node, ew.Mul):
-        return mul(child_polys[0], child_polys[1])
-    if isinstance(node, ew.Pow):
-        k = child_polys[1].get(ONE, 0.0) if set(child_polys[1]) <= {ONE} else None
-        if k is None or not float(k).is_integer() or abs(k) > 16:
-            return None
-        if k < 0 and len(child_polys[0]) != 1:
-            return None
-        return power(child_polys[0], int(k))
-    if isinstance(node, (ew.Divide, ew.Recipr)):
-        num = child_polys[0] if isinstance(node, ew.Divide) else constant(1.0)
-        den = child_polys[-1]
-        if len(den) != 1:
-            return None
-        return mul(num, power(den, -1))
-    return None
+    return method(algebra, *child_polys)
+
+
+def has_negative_powers(p):
+    """Whether a monomial of `p` divides by an atom."""
+    return any(e < 0 for m in p for _, e in m)
 
 
 def emit(p, atoms, make, like):
@@ -165,7 +182,7 @@ def emit(p, atoms, make, like):
 
     def pow_node(i, e):
         base = atoms.nodes[i]
-        return base if e == 1 else make(ew.Pow, base, const(e))
+        return base if e == 1 else make(Pow, base, const(e))
 
     def horner(poly):
         if not poly:
@@ -187,20 +204,20 @@ def emit(p, atoms, make, like):
         acc = None
         for k, e in enumerate(exponents):
             term = horner(groups[e])
-            acc = term if acc is None else make(ew.Add, acc, term)
+            acc = term if acc is None else make(Add, acc, term)
             gap = e - exponents[k + 1] if k + 1 < len(exponents) else e
             if gap:
-                acc = _times(acc, pow_node(v, gap), make, const)
+                acc = _times(acc, pow_node(v, gap), make)
         return acc
 
     result = horner(p)
     return const(0.0) if result is None else result
 
 
-def _times(a, b, make, const):
+def _times(a, b, make):
     k = scalar_constant(a) if isinstance(a, Constant) and a.shape == () else None
     if k == 1:
         return b
     if k == -1:
-        return make(ew.Negate, b)
-    return make(ew.Mul, a, b)
+        return make(Negate, b)
+    return make(Mul, a, b)

@@ -1,21 +1,23 @@
-"""The rewrite rules, each small and named, with its algebra in a comment.
+"""The rewrite rules, each small and named, with its algebra in a comment and its level.
 
-A rule receives the rewriter and a node whose children are already simplified; it returns
+A rule receives the rewriter and a node whose children are already rewritten; it returns
 an equivalent node (of any shape that broadcasts to the original; the engine restores the
 shape) or None when it does not apply. Sub-nodes are built with ``rw.make`` so they are
-simplified and shared as well.
-
-Like every computer-algebra system, the algebra phase assumes finite values: ``x*0 -> 0``
-and ``x/x -> 1`` are applied even though numpy gives NaN for inf*0 or 0/0.
+rewritten and shared as well. Levels (engine.py): `EXACT` rules never change a bit,
+`REAL` rules are identities over the reals (rounding may differ), `FAST` ones assume
+values are finite and nonzero. Which nodes a level applies to is the caller's choice.
 """
 import numpy as np
 
-from ..core.node import Node, Constant
-from ..ops import elementwise as ew
+from ..core.node import Node, Constant, Variable
+from ..ops.arithmetic import Add, Divide, Mul, Negate, Recipr, Subtract
 from ..ops.einsum import Einsum, LETTERS
-from ..ops.shape_ops import Reshape, BroadcastTo, ReduceSumToShape
-from .engine import rule, scalar_constant
+from ..ops.elementary import Pow
+from ..ops.logic import Where
+from ..ops.shape_ops import BroadcastTo, ReduceSumToShape, Reshape
+from .engine import EXACT, FAST, rule, scalar_constant
 
+#: Constants larger than this are not folded (the folded value would be held by the plan).
 MAX_FOLDED_SIZE = 1 << 20
 
 
@@ -24,51 +26,26 @@ def const(value, like):
     return Constant(np.asarray(value, dtype=like.dtype))
 
 
-# --- canonical forms ---------------------------------------------------------------------
-
-@rule("canonical", ew.Subtract)
-def subtract_as_sum(rw, node):
-    # a - b -> a + -b
-    a, b = node.children
-    return ew.Add(a, rw.make(ew.Negate, b))
+def zeros(node):
+    """Exact zeros of `node`'s shape and dtype."""
+    return Constant(np.zeros(node.shape, dtype=node.dtype))
 
 
-@rule("canonical", ew.Divide)
-def divide_as_power(rw, node):
-    # a / b -> a * b**-1
-    a, b = node.children
-    return ew.Mul(a, rw.make(ew.Pow, b, const(-1, node)))
+def is_zero(node):
+    """Whether `node` is a Constant of zeros only."""
+    return isinstance(node, Constant) and node.value.size > 0 and not np.any(node.value)
 
 
-@rule("canonical", ew.Recipr)
-def reciprocal_as_power(rw, node):
-    # 1/x -> x**-1
-    x, = node.children
-    return ew.Pow(x, const(-1, node))
+def is_one(node):
+    """Whether `node` is a Constant of ones only (of a real dtype)."""
+    return scalar_constant(node) == 1.0
 
 
-@rule("canonical", ew.Mul)
-def strong_zero_of_finite_factors(rw, node):
-    # strong(0, b) -> 0; strong(a, b) -> a*b when neither factor can be inf or NaN
-    if not node.params.get("strong_zero"):
-        return None
-    a, b = node.children
-    if isinstance(a, Constant) and not np.any(a.value):
-        return Constant(np.zeros(node.shape, dtype=node.dtype))
-    if always_finite(rw, a) and always_finite(rw, b):
-        return ew.Mul(a, b)
-    return None
-
-
-# ops whose value is finite whenever their inputs are (bounded, or polynomial)
-FINITE_OPS = (ew.Add, ew.Subtract, ew.Mul, ew.Negate, ew.Tanh, ew.Sin, ew.Cos, ew.Sigmoid,
-              ew.Step, ew.Sign, ew.Abs, ew.ReLU, ew.Where, ew.Comparison, Einsum, Reshape,
-              BroadcastTo, ReduceSumToShape)
-
+# --- finiteness --------------------------------------------------------------------------
 
 def always_finite(rw, node):
-    """True when `node` is finite for every finite value of its Variables (memoised in the
-    rewriter; iterative, so any depth works)."""
+    """True when `node` is finite whenever its Variables are (the op's `finite` trait, all
+    the way down; memoised in the rewriter; iterative, so any depth works)."""
     cache = rw.finite
     stack = [node]
     while stack:
@@ -81,28 +58,63 @@ def always_finite(rw, node):
             stack.extend(pending)
             continue
         stack.pop()
-        cache[id(n)] = _finite_given_children(n, [cache[id(c)] for c in n.children])
+        if isinstance(n, Constant):
+            cache[id(n)] = bool(np.all(np.isfinite(n.value))) if n.dtype.kind in "fc" else True
+        elif isinstance(n, Variable) or not n.children:
+            cache[id(n)] = True  # inputs are finite reals, as everywhere in algebra
+        else:
+            cache[id(n)] = bool(n.finite) and all(cache[id(c)] for c in n.children)
     return cache[id(node)]
 
 
-def _finite_given_children(node, children_finite):
-    if isinstance(node, Constant):
-        return bool(np.all(np.isfinite(node.value)))
-    if not node.children:
-        return True  # a Variable: values are assumed finite, as everywhere in algebra
-    if not all(children_finite):
-        return False
-    if isinstance(node, ew.Pow):
-        k = scalar_constant(node.children[1])
-        return k is not None and k >= 0 and float(k).is_integer()
-    return isinstance(node, FINITE_OPS)
+# --- canonical forms ---------------------------------------------------------------------
+
+@rule("canonical", Subtract)
+def subtract_as_sum(rw, node):
+    # a - b -> a + -b
+    a, b = node.children
+    return Add(a, rw.make(Negate, b))
+
+
+@rule("canonical", Divide)
+def divide_as_power(rw, node):
+    # a / b -> a * b**-1  (integers keep numpy's true division)
+    if node.dtype.kind not in "fc" or node.children[1].dtype != node.dtype:
+        return None
+    a, b = node.children
+    return Mul(a, rw.make(Pow, b, const(-1, node)))
+
+
+@rule("canonical", Recipr)
+def reciprocal_as_power(rw, node):
+    # 1/x -> x**-1
+    if node.dtype.kind not in "fc":
+        return None
+    x, = node.children
+    return Pow(x, const(-1, node))
+
+
+@rule("canonical", Mul, level=EXACT)
+def weaken_strong_zero(rw, node):
+    # strong(0, b) -> 0; strong(k, b) -> k*b for a constant k without zeros;
+    # strong(a, b) -> a*b when neither factor can be inf or NaN (the products agree)
+    if not node.strong:
+        return None
+    a, b = node.children
+    if is_zero(a):
+        return zeros(node)
+    if isinstance(a, Constant) and np.all(a.value):
+        return Mul(a, b)
+    if always_finite(rw, a) and always_finite(rw, b):
+        return Mul(a, b)
+    return None
 
 
 # --- constants -----------------------------------------------------------------------------
 
-@rule("algebra", Node)
+@rule("algebra", Node, level=EXACT)
 def fold_constants(rw, node):
-    # op(constants) -> constant
+    # op(constants) -> constant, computed by the op's own kernel
     if not node.children or not all(isinstance(c, Constant) for c in node.children):
         return None
     if node.size > MAX_FOLDED_SIZE:
@@ -112,25 +124,25 @@ def fold_constants(rw, node):
     return Constant(np.asarray(value, dtype=node.dtype))
 
 
+# --- sums -----------------------------------------------------------------------------------
+
 # Nested sums are flattened up to this many terms: wider sums stay chains, so that their
 # terms need not all be alive at once (a recurrent weight's gradient sums one term a step).
 MAX_SUM_WIDTH = 32
 
 # children that the sum and product rules may combine or reorder
-_SUM_PARTS = (ew.Add, Constant, ew.Negate, ew.Mul)
-_PRODUCT_PARTS = (ew.Mul, Constant, ew.Negate, ew.Pow)
+_SUM_PARTS = (Add, Constant, Negate, Mul)
+_PRODUCT_PARTS = (Mul, Constant, Negate, Pow)
 
-
-# --- sums -----------------------------------------------------------------------------------
 
 def split_coefficient(node):
     """(k, t) with node == k * t for a scalar constant k (1 when there is none)."""
-    if isinstance(node, ew.Negate):
+    if isinstance(node, Negate):
         return -1.0, node.children[0]
-    if isinstance(node, ew.Mul) and not node.params.get("strong_zero"):
+    if isinstance(node, Mul) and not node.strong:
         k = scalar_constant(node.children[0])
-        if k is not None and node.children[0].shape == () or \
-                k is not None and node.children[1].shape == node.shape:
+        if k is not None and (node.children[0].shape == ()
+                              or node.children[1].shape == node.shape):
             return k, node.children[1]
     return 1.0, node
 
@@ -140,32 +152,33 @@ def scaled(rw, k, t):
     if k == 1:
         return t
     if k == -1:
-        return rw.make(ew.Negate, t)
-    return rw.make(ew.Mul, const(k, t), t)
+        return rw.make(Negate, t)
+    return rw.make(Mul, const(k, t), t)
 
 
 def _one_dtype(node):
     """Whether `node` and its operands share one dtype, so that regrouping its terms or
     adding its constants first gives the same values (bool + bool is a logical or, and
     small integers wrap, where a float sum would not)."""
-    return all(c.dtype == node.dtype for c in node.children)
+    return all(c.dtype == node.dtype for c in node.children) and node.dtype.kind in "fc"
 
 
-@rule("algebra", ew.Add)
+@rule("algebra", Add)
 def collect_sums(rw, node):
-    # nested sums flattened; x + 0 -> x; a*x + b*x -> (a+b)*x; constants summed
+    # nested sums flattened; x + 0 -> x; a*x + b*x -> (a+b)*x; constants summed;
+    # terms in rank order, so every permutation of a sum is one node
     if not _one_dtype(node):
         return None  # mixed dtypes (bool masks, small integers): numpy's order decides
+    ranks = [rw.rank(c) for c in node.children]
     if len(set(map(id, node.children))) == len(node.children) and \
-            not any(isinstance(c, _SUM_PARTS) for c in node.children) and \
-            list(node.children) == sorted(node.children, key=id):
+            not any(isinstance(c, _SUM_PARTS) for c in node.children) and ranks == sorted(ranks):
         return None  # distinct plain terms in canonical order: nothing to collect
     coefficients, bases, constant = {}, {}, None
     pending = list(node.children)
     width = len(pending)
     while pending:
         child = pending.pop()
-        if isinstance(child, ew.Add) and _one_dtype(child) and child.dtype == node.dtype \
+        if isinstance(child, Add) and _one_dtype(child) and child.dtype == node.dtype \
                 and width + len(child.children) - 1 <= MAX_SUM_WIDTH:
             pending.extend(child.children)
             width += len(child.children) - 1
@@ -175,24 +188,48 @@ def collect_sums(rw, node):
             k, t = split_coefficient(child)
             coefficients[id(t)] = coefficients.get(id(t), 0.0) + k
             bases[id(t)] = t
-    terms = [scaled(rw, coefficients[i], bases[i]) for i in sorted(bases)
-             if coefficients[i] != 0]
-    terms.sort(key=id)  # one order for every permutation of the same sum
+    terms = [scaled(rw, coefficients[i], bases[i]) for i in bases if coefficients[i] != 0]
+    terms.sort(key=rw.rank)
     if constant is not None and np.any(constant != 0):
         terms.append(const(constant, node))
     if not terms:
-        return Constant(np.zeros(node.shape, dtype=node.dtype))
+        return zeros(node)
     if len(terms) == 1:
         return terms[0]
-    candidate = ew.Add(*terms)
+    candidate = Add(*terms)
     return None if candidate.key() == node.key() else candidate
 
 
 # --- products -------------------------------------------------------------------------------
 
+@rule("algebra", Mul, level=EXACT)
+def multiply_by_one(rw, node):
+    # x*1 -> x; 1*x -> x
+    if node.strong:
+        return None
+    a, b = node.children
+    if is_one(b):
+        return a
+    if is_one(a):
+        return b
+    return None
+
+
+@rule("algebra", Mul)
+def multiply_by_zero(rw, node):
+    # x*0 -> 0 where x cannot be inf or NaN (any x at the FAST level)
+    if node.strong:
+        return None
+    a, b = node.children
+    for zero, other in ((a, b), (b, a)):
+        if is_zero(zero) and (always_finite(rw, other) or rw.allows(node, FAST)):
+            return zeros(node)
+    return None
+
+
 def factor_powers(node, powers, order):
-    """Collect `node`'s factors into {id(base): exponent}; return the scalar coefficient and
-    the non-uniform Constant nodes among the factors."""
+    """Collect `node`'s factors into {id(base): [exponents]}; return the scalar
+    coefficient and the non-uniform Constant nodes among the factors."""
     coefficient, arrays = 1.0, []
     pending = [node]
     while pending:
@@ -202,101 +239,131 @@ def factor_powers(node, powers, order):
             coefficient *= k
         elif isinstance(f, Constant):
             arrays.append(f)
-        elif isinstance(f, ew.Mul) and not f.params.get("strong_zero"):
+        elif isinstance(f, Mul) and not f.strong:
             pending.extend(f.children)
-        elif isinstance(f, ew.Negate):
+        elif isinstance(f, Negate):
             coefficient = -coefficient
             pending.append(f.children[0])
         else:
             base, exponent = f, 1.0
-            if isinstance(f, ew.Pow) and scalar_constant(f.children[1]) is not None \
+            if isinstance(f, Pow) and scalar_constant(f.children[1]) is not None \
                     and f.children[1].shape == ():
                 base, exponent = f.children[0], scalar_constant(f.children[1])
             if id(base) not in powers:
                 order.append(base)
-            powers[id(base)] = powers.get(id(base), 0.0) + exponent
+            powers.setdefault(id(base), []).append(exponent)
     return coefficient, arrays
 
 
-@rule("algebra", ew.Mul)
+def merged_exponent(exponents, fast):
+    """The exponent of a product of powers of one base, or None where merging would
+    change where the product is defined: x**2 * x**3 -> x**5 and x**-1 * x**-2 -> x**-3
+    hold for every real x; x**-1 * x -> 1 (wrong at 0) and x**0.5 * x**0.5 -> x (wrong
+    below 0) need `fast`."""
+    total = sum(exponents)
+    if fast or len(exponents) == 1:
+        return total
+    integers = all(float(e).is_integer() for e in exponents)
+    same_sign = all(e > 0 for e in exponents) or all(e < 0 for e in exponents)
+    return total if integers and same_sign else None
+
+
+@rule("algebra", Mul)
 def collect_products(rw, node):
-    # x*1 -> x; x*0 -> 0; x**a * x**b -> x**(a+b); -a*b -> -(a*b); constants multiplied
-    if node.params.get("strong_zero"):
+    # x**a * x**b -> x**(a+b) (see merged_exponent); -a*b -> -(a*b); constants multiplied;
+    # factors in rank order
+    if node.strong or node.dtype.kind not in "fc":
         return None
     a, b = node.children
     if a is not b and not any(isinstance(c, _PRODUCT_PARTS) for c in node.children):
         return None  # two distinct plain factors: nothing to collect
     powers, bases = {}, []
     coefficient, arrays = factor_powers(node, powers, bases)
-    if coefficient == 0 or any(not np.any(a.value) for a in arrays):
-        return Constant(np.zeros(node.shape, dtype=node.dtype))
+    fast = rw.allows(node, FAST)
     factors = []
-    for base in sorted(bases, key=id):
-        e = powers[id(base)]
-        if e == 1:
-            factors.append(base)
-        elif e != 0:
-            factors.append(rw.make(ew.Pow, base, const(e, node)))
+    for base in sorted(bases, key=rw.rank):
+        exponents = powers[id(base)]
+        total = merged_exponent(exponents, fast)
+        groups = [[e] for e in exponents] if total is None else [[total]]
+        for (e,) in groups:
+            if e == 1:
+                factors.append(base)
+            elif e != 0:
+                factors.append(rw.make(Pow, base, const(e, node)))
+            elif not fast:
+                return None  # x**0 from x**a * x**-a: fast-math only (it is NaN at x=0)
     if len(arrays) == 1:  # reuse the node: large constants are compared by identity
         factors.append(arrays[0])
     elif arrays:
         product = arrays[0].value
-        for a in arrays[1:]:
-            product = product * a.value
+        for arr in arrays[1:]:
+            product = product * arr.value
         factors.append(const(product, node))
+    if coefficient == 0:
+        return None  # a zero factor: multiply_by_zero decides
     if not factors:
         return const(np.full(node.shape, coefficient), node)
     result = factors[0]
     for f in factors[1:]:
-        result = rw.make(ew.Mul, result, f)
-    if coefficient != 1:
-        if coefficient == -1:
-            result = ew.Negate(result)
-        else:
-            result = ew.Mul(const(coefficient, node), result)
+        result = rw.make(Mul, result, f)
+    if coefficient == -1:
+        result = Negate(result)
+    elif coefficient != 1:
+        result = Mul(const(coefficient, node), result)
     return None if result.key() == node.key() else result
 
 
-@rule("algebra", ew.Negate)
+@rule("algebra", Negate, level=EXACT)
 def negate_negation(rw, node):
     # --x -> x; -(k*x) -> (-k)*x
     x, = node.children
-    if isinstance(x, ew.Negate):
+    if isinstance(x, Negate):
         return x.children[0]
+    if node.dtype.kind not in "fc":
+        return None
     k, t = split_coefficient(x)
     if k != 1:
         return scaled(rw, -k, t)
     return None
 
 
-@rule("algebra", ew.Pow)
-def simplify_power(rw, node):
-    # x**1 -> x; x**0 -> 1; (x**a)**b -> x**(a*b) for integers a, b
+@rule("algebra", Pow, level=EXACT)
+def trivial_power(rw, node):
+    # x**1 -> x; x**0 -> 1
     x, e = node.children
     k = scalar_constant(e)
-    if k is None or e.shape != ():
+    if k is None or e.shape != () or node.dtype != x.dtype:
         return None
     if k == 1:
         return x
     if k == 0:
         return Constant(np.ones(node.shape, dtype=node.dtype))
-    if isinstance(x, ew.Pow) and float(k).is_integer():
-        inner = scalar_constant(x.children[1])
-        if inner is not None and x.children[1].shape == () and float(inner).is_integer():
-            return ew.Pow(x.children[0], const(inner * k, node))
+    return None
+
+
+@rule("algebra", Pow)
+def power_of_power(rw, node):
+    # (x**a)**b -> x**(a*b) for integers a, b
+    x, e = node.children
+    k = scalar_constant(e)
+    if k is None or e.shape != () or not float(k).is_integer() or not isinstance(x, Pow):
+        return None
+    inner = scalar_constant(x.children[1])
+    if inner is not None and x.children[1].shape == () and float(inner).is_integer():
+        return Pow(x.children[0], const(inner * k, node))
     return None
 
 
 # --- shapes -------------------------------------------------------------------------------
 
-@rule("algebra", Reshape, BroadcastTo, ReduceSumToShape)
+@rule("algebra", Reshape, BroadcastTo, ReduceSumToShape, level=EXACT)
 def drop_identity_shape_op(rw, node):
     # reshape(x, x.shape) -> x; broadcast_to(x, x.shape) -> x; sum_to(x, x.shape) -> x
     x, = node.children
     return x if x.shape == node.shape else None
 
 
-@rule("algebra", Reshape)
+@rule("algebra", Reshape, level=EXACT)
 def reshape_of_reshape(rw, node):
     # reshape(reshape(x, s1), s2) -> reshape(x, s2)
     x, = node.children
@@ -305,7 +372,7 @@ def reshape_of_reshape(rw, node):
     return None
 
 
-@rule("algebra", ew.Where)
+@rule("algebra", Where, level=EXACT)
 def where_same_branches(rw, node):
     # where(c, x, x) -> x; where(constant c, a, b) -> a or b
     c, a, b = node.children
@@ -318,7 +385,7 @@ def where_same_branches(rw, node):
 
 # --- einsum ---------------------------------------------------------------------------------
 
-@rule("algebra", Einsum)
+@rule("algebra", Einsum, level=EXACT)
 def einsum_identity(rw, node):
     # einsum('ab->ab', x) -> x
     if len(node.children) == 1 and node.inputs[0] == node.output and \
@@ -360,9 +427,9 @@ def drop_ones_operand(rw, node):
     if len(node.children) < 2:
         return None
     for k, child in enumerate(node.children):
-        if scalar_constant(child) == 1.0:
+        if is_one(child):
             others = "".join(s for i, s in enumerate(node.inputs) if i != k)
-            if set(node.inputs[k]) <= set(others) and node.sizes and all(
+            if set(node.inputs[k]) <= set(others) and all(
                     d == node.sizes[l] for l, d in zip(node.inputs[k], child.shape)):
                 inputs = [s for i, s in enumerate(node.inputs) if i != k]
                 children = [c for i, c in enumerate(node.children) if i != k]
@@ -372,36 +439,37 @@ def drop_ones_operand(rw, node):
 
 # --- lowering: canonical forms back to fast kernels ---------------------------------------
 
-@rule("lower", ew.Add)
+@rule("lower", Add)
 def sum_with_negations_as_subtract(rw, node):
     # a + -b -> a - b;  a + b + -c + -d -> (a + b) - (c + d)
-    positive = [c for c in node.children if not isinstance(c, ew.Negate)]
-    negative = [c.children[0] for c in node.children if isinstance(c, ew.Negate)]
+    positive = [c for c in node.children if not isinstance(c, Negate)]
+    negative = [c.children[0] for c in node.children if isinstance(c, Negate)]
     if not negative or not positive:
         return None
-    plus = positive[0] if len(positive) == 1 else rw.make(ew.Add, *positive)
-    minus = negative[0] if len(negative) == 1 else rw.make(ew.Add, *negative)
-    return ew.Subtract(plus, minus)
+    plus = positive[0] if len(positive) == 1 else rw.make(Add, *positive)
+    minus = negative[0] if len(negative) == 1 else rw.make(Add, *negative)
+    return Subtract(plus, minus)
 
 
-@rule("lower", ew.Mul)
+@rule("lower", Mul)
 def product_with_reciprocal_as_divide(rw, node):
     # a * b**-1 -> a / b
-    if node.params.get("strong_zero"):
+    if node.strong:
         return None
     a, b = node.children
     for p, q in ((a, b), (b, a)):
-        if isinstance(q, ew.Pow) and scalar_constant(q.children[1]) == -1 and \
+        if isinstance(q, Pow) and scalar_constant(q.children[1]) == -1 and \
                 q.children[1].shape == () and not isinstance(p, Constant):
-            return ew.Divide(p, q.children[0])
+            return Divide(p, q.children[0])
     return None
 
 
-@rule("lower", ew.Mul)
+@rule("lower", Mul, level=EXACT)
 def minus_one_times_as_negate(rw, node):
     # (-1) * x -> -x
     a, b = node.children
-    if scalar_constant(a) == -1 and a.shape == () and not node.params.get("strong_zero"):
-        return ew.Negate(b)
+    if scalar_constant(a) == -1 and a.shape == () and not node.strong \
+            and node.dtype.kind in "fc":
+        return Negate(b)
     return None
 

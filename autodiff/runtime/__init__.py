@@ -1,2 +1,3 @@
 """Running graphs: one-off evaluation and compiled functions."""
-from .evaluate import evaluate, function, Function, EvaluationError
+from .function import function, Function, EvaluationError
+from .evaluate import evaluate, clear_plan_cache

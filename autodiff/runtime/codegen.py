@@ -16,10 +16,10 @@ handing the values still needed to the next one through the buffer.
 CHUNK = 1000
 
 
-def compile_steps(steps, loaded_slots, output_slots):
+def compile_steps(steps, output_slots):
     """``run(buf) -> [output values]``: the steps (kernel, argument slots, output slot,
-    slots to free after it, node) as code; `loaded_slots` hold values in `buf` at the
-    start. `buf` is used as the hand-over between chunks."""
+    slots to free after it, node) as code, reading the values loaded into `buf` before
+    the call. `buf` is used as the hand-over between chunks."""
     bounds = list(range(0, len(steps), CHUNK)) + [len(steps)]
     live_after = _live_slots_at(steps, bounds[1:], output_slots)
     chunks = [_compile_chunk(steps[a:b], live_after[b], f"chunk{k}")

@@ -23,6 +23,8 @@ import heapq
 
 import numpy as np
 
+from ..ops.arithmetic import Add
+
 
 #: Sums of at least this many terms are reductions whose terms arrive over the run (a
 #: gradient summed over time steps): each term is added as soon as it can be computed.
@@ -60,23 +62,21 @@ def plan_steps(order, outputs):
     """Steps for the nodes in `order` (a topological order of `outputs`' graph), leaves
     included as Steps with no args. Returns (steps, Step index of each node id).
 
-    Sums become chains of running totals (`_sum_chain`). When a sum and all its terms
-    share one dtype, nested sums read only by it are merged into it (``(a + b) + c`` is
-    one sum of three terms) and the terms are added in the order their inputs become
-    available: the rewrites order a sum's operands for their own reasons, and for a
-    gradient summed over time steps this order is time. (Floating-point rounding may
-    differ from numpy's left-to-right sum in the last bits.) A sum of mixed dtypes (bool
-    masks, small integers) keeps numpy's left-to-right order, where promotion matters.
+    Sums become chains of running totals (`_sum_chain`), added in the order written.
+    Sums built by a derivative transform (`_reorderable`) go further: nested sums read
+    only by such a sum are merged into it (``(a + b) + c`` is one sum of three terms) and
+    the terms are added in the order their inputs become available: for a gradient summed
+    over time steps this order is time. (Their rounding may differ from a left-to-right
+    sum in the last bits; sums the user wrote are computed as written.)
     """
-    from ..ops.elementwise import Add
-    merged = _sums_merged_into_their_reader(order, outputs, Add)
+    merged = _sums_merged_into_their_reader(order, outputs)
     steps, index = [], {}
     for node in order:
         if id(node) in merged:
             continue
         if type(node) is Add:
             args = [index[id(t)] for t in _terms(node, merged)]
-            if _uniform(node):
+            if _reorderable(node):
                 args.sort(key=lambda a: (max(steps[a].args, default=-1), a))
             _sum_chain(node, args, steps)
         else:
@@ -97,10 +97,12 @@ def _sum_chain(node, args, steps):
         steps.append(Step(node, (len(steps) - 1, a), add_into_total, accumulates))
 
 
-def _uniform(total):
-    """Whether a sum and all its operands have one dtype (adding them in any order and
-    grouping gives that dtype at every step)."""
-    return all(c.dtype == total.dtype for c in total.children)
+def _reorderable(total):
+    """Whether the terms of a sum may be added in another order and grouping: only sums
+    that a derivative transform built (what the user wrote is computed as written), and
+    only when the sum and its operands share one dtype (so every partial sum has it)."""
+    return total.derivative_of is not None and all(c.dtype == total.dtype
+                                                   for c in total.children)
 
 
 def add_into_total(total, term):
@@ -113,9 +115,9 @@ def add_into_total(total, term):
     return np.add(total, term)
 
 
-def _sums_merged_into_their_reader(order, outputs, Add):
-    """Ids of the sums whose only reader is another sum of the same dtype, both with
-    operands of that dtype only (and which are not outputs)."""
+def _sums_merged_into_their_reader(order, outputs):
+    """Ids of the sums whose only reader is another sum of the same dtype, both
+    reorderable (and which are not outputs)."""
     reader = {}  # id(sum) -> its one reader, or None once it has two
     for node in order:
         for c in node.children:
@@ -127,7 +129,7 @@ def _sums_merged_into_their_reader(order, outputs, Add):
     for node in order:
         r = reader.get(id(node))
         if (type(r) is Add and id(node) not in outputs and r.dtype == node.dtype
-                and _uniform(node) and _uniform(r)):
+                and _reorderable(node) and _reorderable(r)):
             merged.add(id(node))
     return merged
 

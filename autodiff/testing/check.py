@@ -10,7 +10,7 @@ the symbolic (k-1)-th one.
 import numpy as np
 
 from ..core.node import Node, Variable, Constant
-from ..runtime.evaluate import evaluate
+from ..runtime import evaluate
 from ..transforms.grad import grad
 
 

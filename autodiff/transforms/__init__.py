@@ -1,5 +1,6 @@
-"""Graph-to-graph transformations: derivatives and checkpointing."""
+"""Graph-to-graph transformations: derivatives, batching and checkpointing."""
 from .grad import grad
+from .forward import jvp
 from .checkpoint import checkpoint, Checkpoint
-from .derivatives import jvp, derivative, jacobian, hessian, hvp
+from .derivatives import derivative, jacobian, hessian, hvp
 from .batch import batch

@@ -19,7 +19,9 @@ import numpy as np
 
 from ..core.node import Node, Variable, as_node
 from ..core.traversal import topo_sort
-from ..runtime.evaluate import Function
+from ..ops.functions import concatenate, reshape
+from ..ops.logic import Cast
+from ..runtime.function import Function
 from .grad import backpropagate
 
 
@@ -27,6 +29,7 @@ class Checkpoint(Node):
     """One node standing for ``fn(*inputs)`` (see module docstring)."""
 
     op_label = "checkpoint"
+    elementwise = False
 
     def __init__(self, fn, *inputs, name=None):
         inputs = [as_node(i) for i in inputs]
@@ -75,7 +78,6 @@ def _with_dtype(cotangent, dtype):
     and an input's gradient keeps the input's own dtype, as without the checkpoint."""
     if cotangent is None or cotangent.dtype == dtype or not np.issubdtype(dtype, np.inexact):
         return cotangent
-    from ..ops.elementwise import Cast
     return Cast(cotangent, dtype)
 
 
@@ -116,15 +118,12 @@ def describe_outputs(nodes):
 def pack(nodes):
     """One 1-D node holding `nodes` flattened one after another (see `unpack`); numpy's
     concatenation gives it their common dtype."""
-    from ..ops.functions import concatenate, reshape
     return concatenate([reshape(o, (-1,)) for o in nodes])
 
 
 def unpack(flat, layout):
     """The nodes `pack` flattened into `flat`, as a tuple of nodes with the shapes and
     dtypes in `layout` (from `describe_outputs`)."""
-    from ..ops.elementwise import Cast
-    from ..ops.functions import reshape
     pieces, start = [], 0
     for shape, dtype in layout:
         size = int(np.prod(shape, dtype=np.int64))

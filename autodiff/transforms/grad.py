@@ -8,7 +8,9 @@
   ever built for it, and a rule may return ``None`` for "no gradient";
 * undoes broadcasting in one place (`fit_to_shape`), so rules may return cotangents of
   their output's shape;
-* marks every node it builds with the forward node it came from (for pictures).
+* marks every node it builds with the forward node it came from (for pictures), and each
+  node it returns with what it is the derivative of (`gradient_of`: (y, w) pairs, so a
+  picture can label it "d y / d w").
 
 An op with no rule raises NotImplementedError naming the op; a non-differentiable op
 (comparisons) contributes nothing, like a constant.
@@ -18,10 +20,10 @@ import warnings
 import numpy as np
 
 from ..core import context
-from ..core.node import Node, Constant
 from ..core.gcpause import gc_paused
+from ..core.node import Node, Constant
 from ..core.traversal import topo_sort
-from ..ops.elementwise import Add
+from ..ops.arithmetic import Add
 from ..ops.shape_ops import BroadcastTo, ReduceSumToShape
 
 
@@ -44,6 +46,9 @@ def grad(y, wrt, previous_grad=None):
         order = topo_sort([y])
         cotangents = backpropagate(y, seed, wrt, order=order)
     grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+    for w, g in zip(wrt, grads):
+        if g.derivative_of is not None or g is seed or w not in cotangents:  # built here
+            g.gradient_of = g.gradient_of + ((y, w),)
     if len(cotangents) and _may_be_large(order):
         _warn_if_large(grads, y)
     return grads

@@ -2,19 +2,19 @@
 `print_graph` (one node a line in topological order, for graphs too big to draw)."""
 from ..core.node import Node, Variable, Constant
 from ..core.traversal import topo_sort
-from ..ops import elementwise as ew
+from ..ops import arithmetic as ar, elementary as el, logic as lg
 from ..ops.einsum import Einsum
-from ..ops.shape_ops import MatMul, Transpose
+from ..ops.einsum import MatMul, Transpose
 
 # precedence: higher binds tighter
 _CMP, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(6)
 
 _INFIX = {  # op class -> (symbol, precedence)
-    ew.Add: (" + ", _SUM), ew.Subtract: (" - ", _SUM),
-    ew.Mul: ("*", _PRODUCT), ew.Divide: ("/", _PRODUCT), MatMul: (" @ ", _PRODUCT),
-    ew.Pow: ("**", _POWER),
-    ew.Less: (" < ", _CMP), ew.LessEqual: (" <= ", _CMP), ew.Greater: (" > ", _CMP),
-    ew.GreaterEqual: (" >= ", _CMP), ew.Equal: (" == ", _CMP),
+    ar.Add: (" + ", _SUM), ar.Subtract: (" - ", _SUM),
+    ar.Mul: ("*", _PRODUCT), ar.Divide: ("/", _PRODUCT), MatMul: (" @ ", _PRODUCT),
+    el.Pow: ("**", _POWER),
+    lg.Less: (" < ", _CMP), lg.LessEqual: (" <= ", _CMP), lg.Greater: (" > ", _CMP),
+    lg.GreaterEqual: (" >= ", _CMP), lg.Equal: (" == ", _CMP),
 }
 
 
@@ -66,14 +66,14 @@ def _format(node, text):
     cls = type(node)
     if cls in _INFIX:
         symbol, prec = _INFIX[cls]
-        if cls is ew.Pow:  # right-associative
+        if cls is el.Pow:  # right-associative
             return arg(node.children[0], prec + 1) + symbol + arg(node.children[1], prec), prec
         parts = [arg(node.children[0], prec)] + [arg(c, prec, right=True)
                                                  for c in node.children[1:]]
-        if cls is ew.Add and len(parts) > 1:  # a + -b reads as a - b
+        if cls is ar.Add and len(parts) > 1:  # a + -b reads as a - b
             return symbol.join(parts).replace("+ -", "- "), prec
         return symbol.join(parts), prec
-    if cls is ew.Negate:
+    if cls is ar.Negate:
         return "-" + arg(node.children[0], _UNARY + 1), _UNARY
     if cls is Transpose:
         return arg(node.children[0], _ATOM) + ".T", _ATOM

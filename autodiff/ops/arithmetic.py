@@ -1,0 +1,161 @@
+"""Arithmetic: sums, differences, products, negation, reciprocals and quotients.
+
+Elementwise with numpy broadcasting and numpy's dtypes. Every derivative rule is written
+with these same ops, so it can be differentiated again; a rule may return a cotangent of
+the output's shape, because the gradient transform sums broadcasting away in one place.
+
+Rules whose local derivative can be infinite or NaN (1/x, and elsewhere log, sqrt, pow) multiply the cotangent with
+a *strong zero* product (`strong_mul`): where the cotangent is exactly 0 the product is 0
+even if the other factor is inf or NaN. That keeps a branch not taken by `where` from
+leaking NaN into a gradient when the singular op sits directly under the `where`.
+"""
+import numpy as np
+
+from ..core.node import Node, Constant, as_nodes
+
+__all__ = ["Add", "Subtract", "Mul", "Negate", "Recipr", "Divide"]
+
+
+def strong_mul(g, d):
+    """``g * d`` where a zero `g` gives zero even when `d` is inf or NaN."""
+    return Mul(g, d, strong_zero=True)
+
+
+class Add(Node):
+    """Sum of any number of operands: ``Add(a, b, c)`` is (a + b) + c."""
+
+    op_label = "+"
+    elementwise = finite = True
+    commutative = True  # for two operands; longer sums keep their operand order in their key
+
+    def __init__(self, *operands, name=None):
+        if not operands:
+            raise TypeError("Add takes at least one operand, got none")
+        super().__init__(*as_nodes(*operands), name=name)
+
+    def kernel(self):
+        return np.add if len(self.children) == 2 else self.forward
+
+    def forward(self, *values):
+        total = values[0] + values[1] if len(values) > 1 else +values[0]
+        for v in values[2:]:
+            total = total + v
+        return total
+
+    def vjp(self, g):
+        return [g] * len(self.children)
+
+    def polynomial(self, algebra, *polys):
+        return algebra.sum(polys)
+
+
+class Subtract(Node):
+    """a - b."""
+
+    op_label = "-"
+    elementwise = finite = True
+    ufunc = np.subtract
+
+    def __init__(self, a, b, *, name=None):
+        super().__init__(*as_nodes(a, b), name=name)
+
+    def vjp(self, g):
+        return [g, Negate(g)]
+
+    def polynomial(self, algebra, a, b):
+        return algebra.difference(a, b)
+
+
+class Mul(Node):
+    """a * b. With ``strong_zero=True``, an exactly-zero `a` gives 0 whatever `b` is."""
+
+    op_label = "*"
+    elementwise = finite = True
+    ufunc = np.multiply
+
+    def __init__(self, a, b, *, name=None, strong_zero=False):
+        if strong_zero:
+            super().__init__(*as_nodes(a, b), name=name, strong_zero=True)
+        else:
+            super().__init__(*as_nodes(a, b), name=name)
+
+    @property
+    def strong(self):
+        """Whether this is a strong-zero product."""
+        return bool(self.params.get("strong_zero"))
+
+    @property
+    def commutative(self):
+        """a*b is b*a bit for bit for real numbers, unless a zero `a` is strong. (numpy's
+        vectorised complex product can differ in the last bit when swapped.)"""
+        return not self.strong and self.dtype.kind != "c"
+
+    def kernel(self):
+        return _strong_zero_multiply if self.strong else np.multiply
+
+    def forward(self, a, b):
+        return self.kernel()(a, b)
+
+    def vjp(self, g):
+        a, b = self.children
+        if self.strong:
+            return [strong_mul(g, b), strong_mul(a, g)]
+        return [strong_mul(g, b), strong_mul(g, a)]
+
+    def polynomial(self, algebra, a, b):
+        return None if self.strong else algebra.product(a, b)
+
+
+def _strong_zero_multiply(a, b):
+    product = np.multiply(a, b)
+    # Fast path: only a NaN in the result can come from 0 * inf or 0 * NaN.
+    if product.dtype.kind in "fc" and np.isnan(np.sum(product)):
+        product = np.where(a == 0, np.zeros((), product.dtype), product)
+    return product
+
+
+class Negate(Node):
+    """-x."""
+
+    op_label = "neg"
+    elementwise = finite = linear = True
+    ufunc = np.negative
+
+    def vjp(self, g):
+        return [Negate(g)]
+
+    def polynomial(self, algebra, x):
+        return algebra.negative(x)
+
+
+class Recipr(Node):
+    """1 / x, exactly (no epsilon); numpy's integer reciprocal for integers."""
+
+    op_label = "1/"
+    elementwise = True
+    ufunc = np.reciprocal
+
+    def vjp(self, g):
+        return [strong_mul(g, Negate(Mul(self, self)))]
+
+    def polynomial(self, algebra, x):
+        return algebra.quotient(algebra.constant(1.0), x)
+
+
+class Divide(Node):
+    """a / b (true division: integers divide to float64, as in numpy)."""
+
+    op_label = "/"
+    elementwise = True
+    ufunc = np.divide
+
+    def __init__(self, a, b, *, name=None):
+        super().__init__(*as_nodes(a, b), name=name)
+
+    def vjp(self, g):
+        a, b = self.children
+        g_over_b = strong_mul(g, Recipr(b))
+        return [g_over_b, Negate(strong_mul(g_over_b, self))]
+
+    def polynomial(self, algebra, a, b):
+        return algebra.quotient(a, b)
