@@ -40,7 +40,27 @@ from .params import freeze
 from .shapes import broadcast_shapes, describe_operands
 
 
-class Node:
+class _OpType(type):
+    """Makes a call with the wrong arguments name the op and its signature (``Mul takes
+    (a, b, *, name=None, strong_zero=False)``) instead of Python's ``__init__() takes 3
+    positional arguments``."""
+
+    def __call__(cls, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except TypeError as err:
+            if err.__traceback__.tb_next is not None or "__init__()" not in str(err):
+                raise  # raised inside the constructor: already about the op
+            signature = inspect.signature(cls.__init__)
+            try:
+                signature.bind(None, *args, **kwargs)
+            except TypeError as reason:
+                shown = str(signature).replace("(self, ", "(", 1)
+                raise TypeError(f"{cls.__name__}{shown}: {reason}") from None
+            raise
+
+
+class Node(metaclass=_OpType):
     """Base class of every operation in an expression graph.
 
     ``Node(*children, name=None, **params)``: children are nodes or values (values become

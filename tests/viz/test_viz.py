@@ -151,7 +151,7 @@ def test_plot_graphs_example_writes_pictures(tmp_path):
     import subprocess
     import sys
     import pathlib
-    script = pathlib.Path(__file__).resolve().parent.parent / "examples" / "plot_graphs.py"
+    script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "plot_graphs.py"
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True,
                    capture_output=True)
     for name in ["expression", "expression_and_gradient", "two_layer_module",

@@ -13,18 +13,13 @@ For every spec, on hypothesis-drawn shapes and float64 values from the spec's do
 
 Expected values come only from numpy; nothing is copied from the code under test.
 """
-import os
-import sys
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import autodiff as ad
 
-sys.path.insert(0, os.path.dirname(__file__))
-from op_specs import (SPECS, DESIGN_CLASSES, DESIGN_FUNCTIONS, DESIGN_OPERATORS,  # noqa: E402
-                      covered_names)
+from op_specs import SPECS, DESIGN_CLASSES, DESIGN_FUNCTIONS, DESIGN_OPERATORS, covered_names
 
 # Deterministic and modest: the same examples on every run and every machine. Second-order
 # tests get fewer examples: each one simplifies and plans two levels of derivative graphs,
@@ -253,7 +248,7 @@ def test_table_covers_every_public_op():
     # `index` is x[item]; the operator specs cover it.
     covered |= {"index"} if {"operator:[]", "operator:[int-array]"} <= covered else set()
     missing = sorted(n for n in functions + classes if n not in covered)
-    assert not missing, f"public ops without a spec in tests/op_specs.py: {missing}"
+    assert not missing, f"public ops without a spec in tests/support/op_specs.py: {missing}"
 
 
 def test_table_names_exist_and_are_unique():
