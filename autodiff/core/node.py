@@ -504,5 +504,5 @@ def _with_dtypes(nodes):
 # exists: the package's one import cycle, resolved by order instead of by imports hidden
 # inside functions.
 from ..ops import functions as _fn  # noqa: E402
-from ..runtime.evaluate import evaluate as _evaluate  # noqa: E402
+from ..runtime.evaluation import evaluate as _evaluate  # noqa: E402
 from .. import viz as _viz  # noqa: E402

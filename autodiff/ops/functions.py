@@ -64,8 +64,10 @@ def power(a, b):
 
 
 def square(x):
-    """x ** 2."""
-    return Pow(x, 2)
+    """x ** 2, in numpy.square's dtype (booleans square to int8)."""
+    x = as_node(x)
+    dtype = np.square(np.zeros(0, x.dtype)).dtype
+    return Pow(x if dtype == x.dtype else Cast(x, dtype), 2)
 
 
 def sqrt(x):

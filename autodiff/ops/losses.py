@@ -35,6 +35,7 @@ class SoftmaxCEWithLogits(Node):
         return logits[:-1]
 
     def forward(self, labels, logits):
+        logits = logits.astype(self.dtype, copy=False)  # integer scores: numpy's promotion
         lse = logsumexp(logits, -1, True)
         return np.sum(labels * (lse - logits), axis=-1)
 

@@ -1,3 +1,3 @@
 """Running graphs: one-off evaluation and compiled functions."""
 from .function import function, Function, EvaluationError
-from .evaluate import evaluate, clear_plan_cache
+from .evaluation import evaluate, clear_plan_cache

@@ -299,11 +299,11 @@ unary("where[condition node, sqrt in the branch not taken]",
 unary("stop_gradient", ad.stop_gradient, lambda x: x, differentiable=False)
 unary("StopGradient", ad.StopGradient, lambda x: x, differentiable=False)
 spec("clip", ad.clip, np.clip, [EVEN, LOWER, UPPER], broadcast_shapes(3))
-unary("clip[scalar bounds]", lambda x: ad.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1, 1),
+unary("clip[scalar bounds]", lambda x: ad.clip(x, -1.0, 1.0), lambda x: np.clip(x, -1.0, 1.0),
       CLIP_X)
-unary("clip[a_min only]", lambda x: ad.clip(x, -1.0, None), lambda x: np.maximum(x, -1),
+unary("clip[a_min only]", lambda x: ad.clip(x, -1.0, None), lambda x: np.maximum(x, -1.0),
       CLIP_X)
-unary("clip[a_max only]", lambda x: ad.clip(x, a_max=1.0), lambda x: np.minimum(x, 1),
+unary("clip[a_max only]", lambda x: ad.clip(x, a_max=1.0), lambda x: np.minimum(x, 1.0),
       CLIP_X)
 
 # --- reductions ------------------------------------------------------------------------
