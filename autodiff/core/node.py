@@ -301,6 +301,10 @@ class Node(metaclass=_OpType):
     def __iter__(self):
         raise TypeError(f"{self!r} is not iterable: index it (x[i]) or evaluate it first")
 
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self!r} is a graph node, not an array: evaluate it first "
+                        f"(np.asarray(node()))")
+
     @property
     def T(self):
         """The node with its axes reversed."""

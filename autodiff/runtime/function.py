@@ -63,6 +63,9 @@ class Function:
         for v in self.inputs:
             if not isinstance(v, Variable):
                 raise TypeError(f"inputs (and feed keys) must be Variables; got {v!r}")
+        if len({id(v) for v in self.inputs}) != len(self.inputs):
+            raise ValueError("inputs lists a Variable twice: "
+                             + ", ".join(v.describe() for v in self.inputs))
         original = topo_sort(requested)
         if simplify == "auto":
             simplify = has_higher_order_nodes(original)

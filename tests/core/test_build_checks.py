@@ -125,3 +125,12 @@ def test_a_kernel_that_disagrees_with_its_rules_is_named():
     node = Halve(ad.Variable(np.ones(3), name="x"))
     with pytest.raises(ad.EvaluationError, match=r"Halve.*float32.*declared.*float64"):
         node()
+
+
+def test_a_node_is_not_mistaken_for_an_array():
+    x = ad.Variable(np.ones(2), name="x")
+    with pytest.raises(TypeError, match="evaluate it first"):
+        np.asarray(x * 2)
+    assert isinstance(np.ones(2) + x, ad.Node)  # numpy defers to the node's operators
+    with pytest.raises(ValueError, match="twice"):
+        ad.function(x * 2, inputs=[x, x])

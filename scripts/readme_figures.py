@@ -1,0 +1,103 @@
+"""Regenerate the figures and tables of README.md from the code and from result files.
+
+Every generated part of the README sits between two markers naming its section::
+
+    <!-- figure tanh-sizes: python scripts/readme_figures.py -->
+    ...generated text...
+    <!-- end figure -->
+
+Run ``python scripts/readme_figures.py`` to rewrite every section from what the code
+produces today (sections computed from the code) or from the result files the benchmark
+and example scripts write (sections from measurements, whose command the README states).
+``--check`` rewrites nothing and exits 1 listing the sections that are stale;
+``--sections a,b`` limits the work to those sections.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+MARKER = re.compile(r"(<!-- figure (?P<name>[\w-]+):[^>]*-->\n)(?P<body>.*?)(<!-- end figure -->)",
+                    re.S)
+
+
+def tanh_sizes():
+    """Graph sizes (distinct nodes) of the n-th derivative of tanh, orders 1 to 10, by
+    three routes; computed by examples/higher_order_tanh.py's `size_table`."""
+    from higher_order_tanh import size_table
+    lines = ["| order | nested `grad` | nested `grad` + `simplify` | `derivative(y, x, n)` |",
+             "|---|---|---|---|"]
+    for n, derivative, nested, simplified, _ in size_table(10):
+        lines.append(f"| {n} | {nested} | {simplified} | {derivative} |")
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_results(name):
+    """The results file of a benchmark run the README quotes (committed beside the
+    benchmarks so that the tables can be regenerated and checked)."""
+    path = os.path.join(ROOT, "benchmarks", "results", f"{name}.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+#: section name -> function returning the section's text (computed, or read from results)
+SECTIONS = {"tanh-sizes": tanh_sizes}
+#: the sections computed from the code alone (cheap and exact: tests check them)
+COMPUTED = {"tanh-sizes"}
+
+
+def generated_sections(text):
+    """{name: current body} of the README's generated sections."""
+    return {m.group("name"): m.group("body") for m in MARKER.finditer(text)}
+
+
+def render(text, names):
+    """`text` with the sections in `names` regenerated."""
+    def replace(match):
+        name = match.group("name")
+        if name not in names:
+            return match.group(0)
+        return match.group(1) + SECTIONS[name]() + match.group(4)
+    return MARKER.sub(replace, text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1, listing stale sections, instead of rewriting")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated sections (default all: {', '.join(SECTIONS)})")
+    args = parser.parse_args(argv)
+    names = [n for n in args.sections.split(",") if n]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown sections {unknown}; known: {sorted(SECTIONS)}")
+    with open(README) as f:
+        text = f.read()
+    missing = [n for n in names if n not in generated_sections(text)]
+    if missing:
+        parser.error(f"README.md has no marked section for {missing}")
+    new = render(text, names)
+    if args.check:
+        stale = [n for n in names
+                 if generated_sections(new)[n] != generated_sections(text)[n]]
+        if stale:
+            print("stale README sections: " + ", ".join(stale))
+            return 1
+        print("README sections up to date: " + ", ".join(names))
+        return 0
+    if new != text:
+        with open(README, "w") as f:
+            f.write(new)
+    print("regenerated: " + ", ".join(names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
