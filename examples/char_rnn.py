@@ -315,7 +315,10 @@ class Sampler:
 
 # --- plots -----------------------------------------------------------------------------
 
-def plot_losses(history, path, title):
+def plot_losses(history, path, title, val_chars=None, final_val=None, final_step=None):
+    """Training loss per step, the periodic validations (on the first `val_chars`
+    characters of the validation text) and the final one (on the whole of it), each
+    labelled with what it measures."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -328,7 +331,12 @@ def plot_losses(history, path, title):
             smooth = np.convolve(train, np.ones(w) / w, mode="valid")
             ax.plot(steps[w - 1:], smooth, color="tab:blue", label=f"train ({w}-step mean)")
     if history["val"]:
-        ax.plot(history["val_step"], history["val"], "o-", color="tab:red", label="validation")
+        subset = f"first {val_chars:,} chars" if val_chars else "whole text"
+        ax.plot(history["val_step"], history["val"], "o-", color="tab:red",
+                label=f"validation ({subset})")
+    if final_val is not None:
+        ax.plot([final_step], [final_val], "D", color="black", ms=7,
+                label=f"final validation (whole text): {final_val:.3f}")
     ax.axhline(1.7, color="grey", ls=":", lw=1, label="1.7 nats/char")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/char)")
@@ -440,7 +448,8 @@ def run(args, log=print):
             val = trainer.validate(args.val_chars)
             trainer.history["val_step"].append(trainer.step)
             trainer.history["val"].append(val)
-            bar.write(f"step {trainer.step}: train {loss:.3f}  validation {val:.3f} nats/char"
+            bar.write(f"step {trainer.step}: train {loss:.3f}  validation (first "
+                      f"{args.val_chars:,} chars) {val:.3f} nats/char"
                       f"  ({time.perf_counter() - start:.0f}s)")
         if args.sample_every and trainer.step % args.sample_every == 0:
             sampler = sampler or Sampler(trainer.model)
@@ -459,11 +468,12 @@ def run(args, log=print):
     png = os.path.join(args.out, "char_rnn_loss.png")
     plot_losses(trainer.history, png,
                 f"char-rnn {args.layers}x{args.cell.upper()}({args.hidden}), "
-                f"final validation {final_val:.3f}")
+                f"{trainer.step} steps", args.val_chars, final_val, trainer.step)
     history_path = os.path.join(args.out, "char_rnn_history.json")
     with open(history_path, "w") as handle:
-        json.dump({**trainer.history, "final_val": final_val, "train_seconds": elapsed}, handle)
-    log(f"final validation cross-entropy: {final_val:.4f} nats/char "
+        json.dump({**trainer.history, "val_chars": args.val_chars, "final_val": final_val,
+                   "final_val_chars": len(trainer.val_data), "train_seconds": elapsed}, handle)
+    log(f"final validation cross-entropy (whole validation text): {final_val:.4f} nats/char "
         f"({final_val / np.log(2):.3f} bits/char) after {trainer.step} steps; "
         f"training took {elapsed:.1f}s")
     log(f"sample (temperature {args.temperature}):\n{args.prime}{sample}")
