@@ -262,8 +262,9 @@ def verify(workload, tol=1e-8, out=print):
     out(f"  value check against {REFERENCE} (max |a-b|/max|b| per array, tolerance {tol:g}):")
     try:
         ref_values = ref.values()
-    except Exception:
-        raise RuntimeError(f"{workload.key}: the reference failed:\n{traceback.format_exc()}")
+    except Exception as err:
+        raise RuntimeError(f"{workload.key}: the reference failed:\n{traceback.format_exc()}") \
+            from err
     results = {}
     for s in systems:
         rec = {"system": s.name}

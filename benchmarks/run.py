@@ -174,8 +174,8 @@ def main(argv=None):
     if args.profile:
         return 0
     print("\n" + "=" * 100)
-    print(f"median time per step (ms); spread = (max - min) / median of the per-round medians; "
-          f"ratio = time / numpy_by_hand within each round, median over rounds")
+    print("median time per step (ms); spread = (max - min) / median of the per-round medians; "
+          "ratio = time / numpy_by_hand within each round, median over rounds")
     print(harness.format_table(results))
     total = time.perf_counter() - t_start
     env = harness.environment()

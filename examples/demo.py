@@ -87,7 +87,7 @@ def main():
     bias = ad.Variable(np.zeros(1), name="bias")
     mse = ad.mean((xb @ weight + bias - yb) ** 2)
     step = ad.function([mse, *ad.grad(mse, [weight, bias])], inputs=[xb, yb])
-    for i in range(300):
+    for _ in range(300):
         value, g_w, g_b = step(xs, ys)
         weight.value -= 0.3 * g_w
         bias.value -= 0.3 * g_b

@@ -67,7 +67,7 @@ def main(argv=None):
     batches = len(x_train) // args.batch
     train_curve, test_curve = [], []
     bar = tqdm(range(args.epochs), unit="epoch", disable=args.no_progress)
-    for epoch in bar:
+    for _ in bar:
         order = rng.permutation(len(x_train))
         total = 0.0
         for b in range(batches):

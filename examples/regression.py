@@ -45,7 +45,7 @@ def main(argv=None):
     loss = ad.mean((xb @ w + b - yb) ** 2)
     step = ad.function([loss, *ad.grad(loss, [w, b])], inputs=[xb, yb])
     losses = []
-    for i in tqdm(range(args.steps), unit="step", leave=False):
+    for _ in tqdm(range(args.steps), unit="step", leave=False):
         idx = rng.integers(0, len(x_data), args.batch)
         value, gw, gb = step(x_data[idx], y_data[idx])
         w.value -= args.lr * gw

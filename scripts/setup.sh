@@ -21,6 +21,7 @@ fi
 case "$MODE" in
   demo) EXTRAS="examples" ;;
   test) EXTRAS="test,examples,oracles" ;;
-  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+  lint) EXTRAS="lint" ;;
+  *) echo "usage: $0 [demo|test|lint]" >&2; exit 2 ;;
 esac
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"

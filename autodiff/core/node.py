@@ -433,7 +433,8 @@ def check_value_shape(variable, array):
             f"{variable.shape}. Shapes are fixed when a graph is built; make a new Variable "
             f"for a new shape.")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"Variable {variable.describe()}: value of dtype {array.dtype} is not numeric")
+        raise TypeError(f"Variable {variable.describe()}: value of dtype {array.dtype} is not "
+                        f"numeric")
 
 
 def _float_array(value):

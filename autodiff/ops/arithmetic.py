@@ -4,14 +4,15 @@ Elementwise with numpy broadcasting and numpy's dtypes. Every derivative rule is
 with these same ops, so it can be differentiated again; a rule may return a cotangent of
 the output's shape, because the gradient transform sums broadcasting away in one place.
 
-Rules whose local derivative can be infinite or NaN (1/x, and elsewhere log, sqrt, pow) multiply the cotangent with
-a *strong zero* product (`strong_mul`): where the cotangent is exactly 0 the product is 0
-even if the other factor is inf or NaN. That keeps a branch not taken by `where` from
-leaking NaN into a gradient when the singular op sits directly under the `where`.
+Rules whose local derivative can be infinite or NaN (1/x; elsewhere log, sqrt, pow)
+multiply the cotangent with a *strong zero* product (`strong_mul`): where the cotangent is
+exactly 0 the product is 0 even if the other factor is inf or NaN. That keeps a branch not
+taken by `where` from leaking NaN into a gradient when the singular op sits directly
+under the `where`.
 """
 import numpy as np
 
-from ..core.node import Node, Constant, as_nodes
+from ..core.node import Node, as_nodes
 
 __all__ = ["Add", "Subtract", "Mul", "Negate", "Recipr", "Divide"]
 

@@ -62,7 +62,8 @@ class Einsum(Node):
 
     def __init__(self, op_str, *operands, name=None):
         if not isinstance(op_str, str):
-            raise TypeError(f"Einsum: the first argument must be a subscripts string, got {op_str!r}")
+            raise TypeError(f"Einsum: the first argument must be a subscripts string, "
+                            f"got {op_str!r}")
         operands = as_nodes(*operands)
         op_str = op_str.replace(" ", "")
         for o in operands:
@@ -260,10 +261,12 @@ def parse(op_str, shapes, operands):
         explicit = len(part.replace("...", ""))
         if "..." in part:
             if len(shape) < explicit:
-                fail(f"operand subscripts {part!r} need at least {explicit} dimensions, got shape {shape}")
+                fail(f"operand subscripts {part!r} need at least {explicit} dimensions, "
+                     f"got shape {shape}")
             ellipsis_rank = max(ellipsis_rank, len(shape) - explicit)
         elif len(shape) != explicit:
-            fail(f"operand subscripts {part!r} name {explicit} dimension(s) but the operand has shape {shape}")
+            fail(f"operand subscripts {part!r} name {explicit} dimension(s) but the operand "
+                 f"has shape {shape}")
     ell = "".join(free[:ellipsis_rank])
     expanded = []
     for part, shape in zip(inputs, shapes):

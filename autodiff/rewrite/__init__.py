@@ -4,3 +4,5 @@
 """
 from .engine import EXACT, REAL, FAST, rule, Rewriter
 from .simplify import simplify, rewrite_for_evaluation
+
+__all__ = ["EXACT", "REAL", "FAST", "rule", "Rewriter", "simplify", "rewrite_for_evaluation"]

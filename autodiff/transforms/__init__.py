@@ -4,3 +4,6 @@ from .forward import jvp
 from .checkpoint import checkpoint, Checkpoint
 from .derivatives import derivative, jacobian, hessian, hvp
 from .batch import batch
+
+__all__ = ["grad", "jvp", "checkpoint", "Checkpoint", "derivative", "jacobian", "hessian",
+           "hvp", "batch"]

@@ -2,6 +2,9 @@
 from .dot import to_dot, plot_comp_graph, GraphTooLargeError, DEFAULT_MAX_NODES
 from .text import pretty, print_graph
 
+__all__ = ["to_dot", "plot_comp_graph", "GraphTooLargeError", "DEFAULT_MAX_NODES", "pretty",
+           "print_graph", "notebook_bundle"]
+
 
 def notebook_bundle(node, include=None, exclude=None):
     """Jupyter's view of a node: its graph picture (SVG), or text if it cannot be drawn."""

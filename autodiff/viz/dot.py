@@ -10,6 +10,7 @@ the op, in argument order.
 import os
 import tempfile
 
+import graphviz
 from graphviz import nohtml
 
 from ..core.node import Node, Variable, Constant
@@ -40,8 +41,6 @@ def to_dot(nodes, max_nodes=DEFAULT_MAX_NODES, inputs=None, collapse_scopes=Fals
     `collapse_scopes`: draw each outermost module scope as one box.
     `max_nodes`: refuse larger pictures (GraphTooLargeError says how to draw a part).
     """
-    import graphviz
-
     outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
     order = topo_sort(outputs)
     if inputs is not None:
@@ -157,8 +156,6 @@ def plot_comp_graph(nodes, path="comp_graph.png", view=False, **options):
     """Render the graph of `nodes` to `path` (format from the extension: png, svg, pdf or
     dot) and return the path. Opens a viewer only when ``view=True``. `options` go to
     `to_dot` (max_nodes, inputs, collapse_scopes)."""
-    import graphviz
-
     dot = to_dot(nodes, **options)
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"

@@ -165,7 +165,7 @@ SAVER = textwrap.dedent("""
 def test_a_save_killed_at_a_random_moment_leaves_a_complete_file(tmp_path):
     path = tmp_path / "big.npz"
     chooser = random.Random(0)
-    for attempt in range(3):
+    for _ in range(3):
         child = subprocess.Popen([sys.executable, "-c", SAVER, str(path)],
                                  stdout=subprocess.PIPE, text=True)
         try:

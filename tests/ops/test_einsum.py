@@ -40,7 +40,7 @@ def numeric_vjp(fn, arrays, cotangent, eps=1e-6):
     differences, computed with numpy only (independent of autodiff)."""
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     grads = []
-    for k, a in enumerate(arrays):
+    for a in arrays:
         g = np.zeros_like(a)
         for idx in np.ndindex(*a.shape):
             old = a[idx]

@@ -1,7 +1,6 @@
 """A compiled function computes what the user wrote: on graphs without derivatives,
 ``ad.function`` and ``node()`` give bitwise-identical values, unless ``fast_math=True``."""
 import numpy as np
-import pytest
 from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
@@ -40,7 +39,7 @@ def test_identities_that_change_values_need_fast_math():
 
 UNARY = [ad.sin, ad.exp, ad.tanh, ad.sqrt, ad.log, lambda v: -v, lambda v: v ** 2,
          lambda v: v ** 0.5, lambda v: v ** -1, lambda v: 1 / v, lambda v: v * 1,
-         lambda v: v + 0, lambda v: -(-v), lambda v: v * 0, lambda v: ad.sum(v, axis=0)]
+         lambda v: v + 0, lambda v: -(v * -1), lambda v: v * 0, lambda v: ad.sum(v, axis=0)]
 BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
           lambda a, b: (a + b) - a, lambda a, b: a * b * a, lambda a, b: a ** 2 * b ** -1,
           lambda a, b: ad.einsum("i,i->", a, b) + a, lambda a, b: ad.maximum(a, b),

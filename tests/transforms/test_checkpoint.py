@@ -136,7 +136,7 @@ def test_a_checkpointed_function_may_call_itself():
         return scan(h, seq, checked)
 
     h0 = ad.Variable(np.zeros(3), name="h0")
-    (hp, states_p), (hc, states_c) = plain(h0, xs), checked(h0, xs)
+    (_, states_p), (_, states_c) = plain(h0, xs), checked(h0, xs)
     assert states_c.shape == (4, 3)
     np.testing.assert_allclose(states_p(), states_c(), rtol=1e-13)
     gp, gc = ad.grad(ad.sum(states_p ** 2), [w])[0], ad.grad(ad.sum(states_c ** 2), [w])[0]

@@ -10,3 +10,8 @@ from .activation import (ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, ELU, SiLU, GE
                          LogSoftmax)
 from .flatten import Flatten
 from .container import Sequential
+
+__all__ = ["Linear", "Identity", "Embedding", "RNNCell", "LSTMCell", "GRUCell", "Conv2d",
+           "MaxPool2d", "AvgPool2d", "LayerNorm", "Dropout", "ReLU", "LeakyReLU", "Tanh",
+           "Sigmoid", "Softplus", "ELU", "SiLU", "GELU", "Softmax", "LogSoftmax", "Flatten",
+           "Sequential"]
