@@ -13,8 +13,8 @@ from ..core.node import Node, Constant, as_nodes
 from .arithmetic import Add, Mul, Negate, Recipr, Subtract, strong_mul
 from .logic import Equal, Sign, Step, Where
 
-__all__ = ["Pow", "Exp", "Expm1", "Log", "Log1p", "Sqrt", "Abs", "Sin", "Cos", "Tan", "Tanh",
-           "Sigmoid", "Softplus", "ReLU"]
+__all__ = ["Pow", "Exp", "Expm1", "Log", "Log1p", "Sqrt", "Abs", "Sin", "Cos", "Tan", "Arctan",
+           "Sinh", "Cosh", "Tanh", "Sigmoid", "Softplus", "ReLU"]
 
 
 class Pow(Node):
@@ -177,6 +177,40 @@ class Tan(Node):
 
     def vjp(self, g):
         return [strong_mul(g, Add(1, Mul(self, self)))]
+
+
+class Arctan(Node):
+    """arctan(x); derivative 1 / (1 + x**2)."""
+
+    op_label = "arctan"
+    elementwise = finite = True
+    ufunc = np.arctan
+
+    def vjp(self, g):
+        x, = self.children
+        return [Mul(g, Recipr(Add(1, Mul(x, x))))]
+
+
+class Sinh(Node):
+    """sinh(x); derivative cosh(x)."""
+
+    op_label = "sinh"
+    elementwise = True
+    ufunc = np.sinh
+
+    def vjp(self, g):
+        return [Mul(g, Cosh(self.children[0]))]
+
+
+class Cosh(Node):
+    """cosh(x); derivative sinh(x)."""
+
+    op_label = "cosh"
+    elementwise = True
+    ufunc = np.cosh
+
+    def vjp(self, g):
+        return [Mul(g, Sinh(self.children[0]))]
 
 
 class Tanh(Node):

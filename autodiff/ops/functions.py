@@ -14,15 +14,16 @@ from ..core.node import Constant, as_node, as_nodes
 from ..core.shapes import normalize_axes, normalize_axis
 from .arithmetic import Add, Divide, Mul, Negate, Subtract
 from .einsum import LETTERS, Einsum, MatMul, Transpose, pairwise_order, parse
-from .elementary import (Abs, Cos, Exp, Expm1, Log, Log1p, Pow, ReLU, Sigmoid, Sin, Softplus,
-                         Sqrt, Tan, Tanh)
+from .elementary import (Abs, Arctan, Cos, Cosh, Exp, Expm1, Log, Log1p, Pow, ReLU, Sigmoid,
+                         Sin, Sinh, Softplus, Sqrt, Tan, Tanh)
 from .logic import (Cast, Equal, Greater, GreaterEqual, Less, LessEqual, StopGradient, Where)
 from .reductions import LogSumExp, Prod, ReduceMax, ReduceMin, Softmax
 from .shape_ops import BroadcastTo, Concat, Pad, Reshape, Slice
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "log1p",
-    "expm1", "sqrt", "square", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+    "expm1", "sqrt", "square", "abs", "sin", "cos", "tan", "arctan", "sinh", "cosh", "tanh",
+    "sigmoid", "relu",
     "leaky_relu", "softplus", "maximum", "minimum", "where", "clip", "less", "less_equal",
     "greater", "greater_equal", "equal", "sum", "mean", "max", "min", "prod", "logsumexp",
     "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims", "squeeze",
@@ -113,6 +114,21 @@ def cos(x):
 def tan(x):
     """Tangent."""
     return Tan(x)
+
+
+def arctan(x):
+    """Inverse tangent."""
+    return Arctan(x)
+
+
+def sinh(x):
+    """Hyperbolic sine."""
+    return Sinh(x)
+
+
+def cosh(x):
+    """Hyperbolic cosine."""
+    return Cosh(x)
 
 
 def tanh(x):

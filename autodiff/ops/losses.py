@@ -4,9 +4,9 @@ import numpy as np
 from ..core.dtypes import float_result, sum_dtype
 from ..core.node import Node, as_nodes
 from .arithmetic import Divide, Mul, Negate, Subtract, strong_mul
-from .elementary import Sigmoid
+from .elementary import Sigmoid, Sqrt
 from .reductions import LogSumExp, Softmax, logsumexp
-from .shape_ops import ReduceSumKeepDims, Reshape
+from .shape_ops import BroadcastTo, ReduceSumKeepDims, Reshape
 
 __all__ = ["SoftmaxCEWithLogits", "SigmoidCEWithLogits", "SquaredDifference", "FrobeniusNorm"]
 
@@ -38,6 +38,12 @@ class SoftmaxCEWithLogits(Node):
         logits = logits.astype(self.dtype, copy=False)  # integer scores: numpy's promotion
         lse = logsumexp(logits, -1, True)
         return np.sum(labels * (lse - logits), axis=-1)
+
+    def batch(self, operands, batched, size):
+        """Rows are independent: both operands get the batch axis (one by broadcasting)."""
+        labels, logits = [o if b else BroadcastTo(o, (size,) + o.shape)
+                          for o, b in zip(operands, batched)]
+        return SoftmaxCEWithLogits(labels, logits)
 
     def vjp(self, g):
         labels, logits = self.children
@@ -104,3 +110,9 @@ class FrobeniusNorm(Node):
     def vjp(self, g):
         x = self.children[0]
         return [strong_mul(g, Divide(x, self))]
+
+    def batch(self, operands, batched, size):
+        """One norm per batch row: sqrt of the sum of squares over the other axes."""
+        x = operands[0]
+        squares = ReduceSumKeepDims(Mul(x, x), tuple(range(1, x.ndim)))
+        return Sqrt(Reshape(squares, (size,)))

@@ -50,6 +50,9 @@ class Reduction(Node):
         """`node` (of this op's output shape) reshaped to keep the reduced axes."""
         return node if self.keepdims else Reshape(node, self.kept_shape())
 
+    def batch(self, operands, batched, size):
+        return type(self)(operands[0], tuple(a + 1 for a in self.axis), self.keepdims)
+
 
 class ReduceMax(Reduction):
     """Maximum over axes. The gradient is shared equally between tied maxima."""

@@ -6,33 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
 from autodiff.runtime.schedule import add_into_total
-
-
-@st.composite
-def random_graphs(draw):
-    """A random DAG of sums (2-7 operands, broadcasting), products and sines over three
-    Variables, with a random set of outputs, and the numpy values of every node."""
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    shapes = [(3,), (2, 3), (1, 3)]
-    nodes = [ad.Variable(rng.standard_normal(s), name=f"v{i}") for i, s in enumerate(shapes)]
-    values = [n.value for n in nodes]
-    for _ in range(draw(st.integers(1, 30))):
-        kind = draw(st.sampled_from(["sum", "mul", "sin"]))
-        if kind == "sum":
-            picks = draw(st.lists(st.integers(0, len(nodes) - 1), min_size=2, max_size=7))
-            nodes.append(ad.Add(*[nodes[i] for i in picks]))
-            values.append(sum(values[i] for i in picks))
-        elif kind == "mul":
-            i, j = draw(st.integers(0, len(nodes) - 1)), draw(st.integers(0, len(nodes) - 1))
-            nodes.append(nodes[i] * nodes[j])
-            values.append(values[i] * values[j])
-        else:
-            i = draw(st.integers(0, len(nodes) - 1))
-            nodes.append(ad.sin(nodes[i]))
-            values.append(np.sin(values[i]))
-    outs = sorted(set(draw(st.lists(st.integers(0, len(nodes) - 1), max_size=4)))
-                  | {len(nodes) - 1})
-    return [nodes[i] for i in outs], [values[i] for i in outs], nodes[:3]
+from graphs import random_graphs
 
 
 @settings(max_examples=150, deadline=None)
@@ -150,20 +124,3 @@ def test_outputs_never_alias_stored_arrays():
     out = g(fed)
     out[:] = 0
     np.testing.assert_array_equal(fed, [4.0, 5.0])
-
-
-@settings(max_examples=60, deadline=None)
-@given(random_graphs(), st.integers(1, 4))
-def test_generated_code_in_small_chunks_computes_the_same_values(graph, chunk):
-    """Long schedules compile to several functions handing values over in the buffer;
-    chunks of 1-4 steps put a boundary between almost every producer and reader."""
-    from autodiff.runtime import codegen
-    outputs, expected, _ = graph
-    saved, codegen.CHUNK = codegen.CHUNK, chunk
-    try:
-        f = ad.Function(outputs, simplify=False)
-        for _ in range(3):  # loop, then generated code twice
-            for got, want in zip(f(), expected):
-                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    finally:
-        codegen.CHUNK = saved

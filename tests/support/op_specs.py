@@ -277,6 +277,9 @@ unary("log1p", ad.log1p, np.log1p, ABOVE_MINUS_ONE)
 unary("sin", ad.sin, np.sin, WIDE)
 unary("cos", ad.cos, np.cos, WIDE)
 unary("tan", ad.tan, np.tan, TAN_DOMAIN)
+unary("arctan", ad.arctan, np.arctan, WIDE)
+unary("sinh", ad.sinh, np.sinh)
+unary("cosh", ad.cosh, np.cosh)
 unary("tanh", ad.tanh, np.tanh, WIDE)
 unary("sigmoid", ad.sigmoid, np_sigmoid, WIDE)
 unary("relu", ad.relu, lambda x: np.maximum(x, 0), NONZERO)
@@ -460,6 +463,7 @@ for _cls, _ref, _domain in [
         (ad.Log1p, np.log1p, ABOVE_MINUS_ONE), (ad.Sqrt, np.sqrt, POSITIVE),
         (ad.Abs, np.abs, NONZERO), (ad.Sin, np.sin, WIDE), (ad.Cos, np.cos, WIDE),
         (ad.Tan, np.tan, TAN_DOMAIN), (ad.Tanh, np.tanh, WIDE), (ad.Sigmoid, np_sigmoid, WIDE),
+        (ad.Arctan, np.arctan, WIDE), (ad.Sinh, np.sinh, REAL), (ad.Cosh, np.cosh, REAL),
         (ad.Softplus, lambda x: np.log(1.0 + np.exp(x)), WIDE),
         (ad.ReLU, lambda x: np.maximum(x, 0), NONZERO),
         (ad.Step, lambda x: (x > 0).astype(float), NONZERO),
