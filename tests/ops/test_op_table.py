@@ -1,4 +1,4 @@
-"""Tests generated from the op table in `op_specs.py` (STYLE.md point 9).
+"""Tests generated from the op table in `op_specs.py` (docs/design.md, principle 9).
 
 For every spec, on hypothesis-drawn shapes and float64 values from the spec's domain:
 
@@ -230,7 +230,7 @@ def test_table_covers_the_design_names():
                if n not in covered]
     assert not missing, f"op table has no spec for: {missing}"
     absent = [n for n in DESIGN_FUNCTIONS + DESIGN_CLASSES if not hasattr(ad, n)]
-    assert not absent, f"DESIGN.md names missing from autodiff: {absent}"
+    assert not absent, f"docs/design.md names missing from autodiff: {absent}"
 
 
 def test_table_covers_every_public_op():

@@ -592,7 +592,7 @@ for _op, _ref in [("<", np.less), ("<=", np.less_equal), (">", np.greater),
 
 # --- what the table must cover ---------------------------------------------------------
 
-#: DESIGN.md, "Operations": the numpy-style functions.
+#: docs/design.md, "Operations": the numpy-style functions.
 DESIGN_FUNCTIONS = (
     "add subtract multiply divide negative power exp log log1p expm1 sqrt square abs sin cos "
     "tan tanh sigmoid relu leaky_relu softplus maximum minimum where clip sum mean max min prod "
@@ -600,13 +600,13 @@ DESIGN_FUNCTIONS = (
     "concatenate stack pad einsum matmul dot tensordot outer trace diagonal zeros_like "
     "ones_like").split()
 
-#: DESIGN.md, "Operations": the op classes.
+#: docs/design.md, "Operations": the op classes.
 DESIGN_CLASSES = (
     "Add Mul Negate Recipr Pow Exp Log Sin Cos Tanh Sigmoid ReLU Einsum MatMul Transpose "
     "Reshape Slice Concat Pad ReduceSumKeepDims ReduceSumToShape Softmax SoftmaxCEWithLogits "
     "SigmoidCEWithLogits SquaredDifference FrobeniusNorm").split()
 
-#: DESIGN.md, "Operations": operators, reflected forms, indexing and methods.
+#: docs/design.md, "Operations": operators, reflected forms, indexing and methods.
 DESIGN_OPERATORS = list("operator:" + o for o in (
     "+ - * / ** @ neg r+ r- r* r/ r** r@ < <= > >= [] [int-array] .T .sum .mean .reshape"
 ).split())
