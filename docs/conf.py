@@ -28,6 +28,9 @@ exclude_patterns = ["_build"]
 default_role = "py:obj"
 
 autodoc_member_order = "bysource"
+# A method that overrides another without a docstring of its own is left out, rather than
+# shown with the base class's text (which describes the general case, not the override).
+autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True}
 autosummary_generate = False
 toc_object_entries_show_parents = "hide"
@@ -50,8 +53,9 @@ html_title = f"autodiff {release}"
 html_theme_options = {
     "description": "Graph-to-graph symbolic differentiation over numpy arrays",
     "fixed_sidebar": True,
-    "page_width": "1100px",
+    "page_width": "1240px",
     "sidebar_width": "230px",
+    "body_max_width": "none",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 html_show_sourcelink = False
