@@ -33,7 +33,7 @@ autodoc_member_order = "bysource"
 autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True}
 autosummary_generate = False
-toc_object_entries_show_parents = "hide"
+toc_object_entries = False  # the tables of contents list pages and sections, not every object
 
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
@@ -57,6 +57,7 @@ html_theme_options = {
     "sidebar_width": "230px",
     "body_max_width": "none",
 }
+html_static_path = ["_static"]  # custom.css, which alabaster loads
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 html_show_sourcelink = False
 
