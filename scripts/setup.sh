@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time setup, safe to run again: the graphviz `dot` program (for pictures) and the
-# package in editable mode with the extras for `demo` (examples) or `test` (examples,
-# tests, and the reference libraries the tests compare against).
+# package in editable mode with the extras for `demo` (examples), `test` (examples,
+# tests, and the reference libraries the tests compare against) or `docs` (Sphinx, for
+# the API reference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -22,6 +23,7 @@ case "$MODE" in
   demo) EXTRAS="examples" ;;
   test) EXTRAS="test,examples,oracles" ;;
   lint) EXTRAS="lint" ;;
-  *) echo "usage: $0 [demo|test|lint]" >&2; exit 2 ;;
+  docs) EXTRAS="docs" ;;
+  *) echo "usage: $0 [demo|test|lint|docs]" >&2; exit 2 ;;
 esac
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]"

@@ -1,22 +1,34 @@
-"""autodiff.nn: modules, layers, losses, optimisers and model files, PyTorch-shaped.
+"""Modules, layers, losses, optimisers and model files, PyTorch-shaped.
 
-A model is a `Module` whose attributes are parameters (`Variable`s) and submodules;
-calling it builds ordinary graph nodes inside named scopes, so gradients come from
-``ad.grad`` and evaluation from ``ad.evaluate``/``ad.function`` as for any graph::
+A model is a `Module` whose attributes are parameters (`Variable` objects) and
+submodules; calling it builds ordinary graph nodes inside named scopes, so gradients come
+from ``ad.grad`` and values from ``ad.evaluate`` or ``ad.function``, as for any graph.
+A training step is then a compiled function of the batch (here, learning x1 * x2):
 
-    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
-    opt = nn.Adam(model.parameters(), lr=1e-2)
-    xb, yb = ad.Variable(np.zeros((32, 2))), ad.Variable(np.zeros((32, 1)))
-    loss = nn.mse_loss(model(xb), yb)
-    step = ad.function([loss, *ad.grad(loss, model.parameters())], inputs=[xb, yb])
-    for x, y in batches:
-        value, *grads = step(x, y)
-        opt.step(grads)
-    model.save("model.npz", optimizer=opt)
+>>> import os, tempfile
+>>> import numpy as np
+>>> import autodiff as ad
+>>> from autodiff import nn
+>>> rng = np.random.default_rng(0)
+>>> model = nn.Sequential(nn.Linear(2, 16, rng=rng), nn.Tanh(), nn.Linear(16, 1, rng=rng))
+>>> opt = nn.Adam(model.parameters(), lr=1e-2)
+>>> xb = ad.Variable(np.zeros((32, 2)), name="xb")   # batch slots, fed at every call
+>>> yb = ad.Variable(np.zeros((32, 1)), name="yb")
+>>> loss = nn.mse_loss(model(xb), yb)
+>>> step = ad.function([loss, *ad.grad(loss, model.parameters())], inputs=[xb, yb])
+>>> for _ in range(300):
+...     x = rng.uniform(-1, 1, (32, 2))
+...     value, *grads = step(x, x[:, :1] * x[:, 1:])
+...     opt.step(grads)
+>>> print(f"{value:.4f}")
+0.0007
+>>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+>>> model.save(path, optimizer=opt)                  # resume with model.load(path, opt)
 
 Names, parameter shapes, initialisation, loss semantics and optimiser updates follow
-PyTorch, so weights and habits move between the two (``model.load_state_dict(
-{k: v.numpy() for k, v in torch_model.state_dict().items()})``).
+PyTorch, so weights and habits move between the two::
+
+    model.load_state_dict({k: v.numpy() for k, v in torch_model.state_dict().items()})
 """
 from . import init
 from .module import Module, IncompatibleKeys

@@ -81,9 +81,9 @@ def binary_cross_entropy_with_logits(logits, targets, weight=None, reduction="me
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], elementwise:
     ``F.binary_cross_entropy_with_logits``.
 
-    Per element: max(z, 0) - z*y + log(1 + e**-|z|); with `pos_weight` (broadcast along
-    the last axis), (1 - y) z + (1 + (pos_weight - 1) y) softplus(-z). `weight` rescales
-    each element's loss.
+    Per element: ``max(z, 0) - z*y + log(1 + e**-|z|)``; with `pos_weight` (broadcast
+    along the last axis), ``(1 - y) z + (1 + (pos_weight - 1) y) softplus(-z)``. `weight`
+    rescales each element's loss.
     """
     logits = as_node(logits)
     if pos_weight is None:

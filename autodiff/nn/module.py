@@ -1,40 +1,7 @@
 """`Module`: a reusable piece of a model that owns its parameters and builds nodes.
 
-Contract
---------
-* Subclass `Module`, assign parameters (`Variable`s) and submodules as attributes (also
-  inside lists, tuples and dicts, to any depth), and write ``forward``. Attributes whose
-  name starts with ``_`` are private: never parameters, never submodules.
-* ``module(*args)`` calls ``forward`` inside ``ad.scope(label)``, so every node it builds
-  records the module in ``node.scope`` and graph pictures draw modules as nested
-  clusters. The label is ``"<attribute path>: <class>"`` (``"fc1: Linear"``,
-  ``"layers.0: Linear"``), or the class name for a module called on its own. Two calls
-  are two scopes: the n-th call of a label within one enclosing call (or of a module at
-  top level) is suffixed ``" #n"`` for n >= 2.
-* Calling a module only builds ordinary nodes: a built graph evaluates exactly as the
-  same graph written with raw ops; modules add no work to evaluation.
-* Parameters are named by their dotted path (``"fc1.weight"``, ``"layers.0.bias"``)
-  when they are assigned and again at a module's first top-level call (which catches
-  modules appended to a list attribute), so pictures and error messages say which
-  parameter a leaf is. A name given by the user is kept, and an
-  automatic name only ever grows by a prefix (a submodule called on its own does not
-  rename its parameters back).
-* ``parameters()``, ``named_parameters()``, ``modules()``, ``named_modules()`` list in
-  PyTorch's order (a module's own parameters, then its submodules depth first), each
-  object once even when it is shared.
-* ``state_dict()`` maps dotted names to copies of the values; ``load_state_dict(state,
-  strict=True)`` checks every name and shape first and changes nothing when any check
-  fails. ``save(path)``/``load(path)`` do the same through an ``.npz`` file written
-  atomically and read without unpickling (see `serialization`); an optimiser's state can
-  ride along in the same file.
-* ``train()``/``eval()`` set ``training`` on the module and all its submodules.
-* ``checkpoint=True`` (constructor keyword, or the ``checkpoint`` attribute) makes each
-  call one `ad.Checkpoint` node: its value is computed without keeping the forward's
-  intermediates, and its gradient rebuilds them. Build-time random draws (dropout
-  masks) are replayed in the rebuild, so gradients equal the unchecked ones exactly.
-
-Gradients are graph outputs (``ad.grad(loss, model.parameters())``), never stored on
-parameters, so there is nothing to zero between steps.
+The contract (parameters, scopes, naming, listing order, state, modes, checkpointing) is
+in the docstring of `Module`, which the API reference shows.
 """
 import collections
 import contextvars
@@ -59,18 +26,76 @@ _call_counts = contextvars.ContextVar("autodiff_nn_call_counts", default=None)
 
 
 class Module:
-    """Base class of layers and models (see the module docstring for the contract).
+    """Base class of layers and models: owns parameters and submodules, builds nodes.
 
-    Example::
+    Subclass it, assign parameters (`Variable` objects) and submodules as attributes, and
+    write `forward`. Calling a module builds ordinary graph nodes, so gradients come from
+    `autodiff.grad` and values from `autodiff.evaluate` or `autodiff.function`, as for
+    any graph; a built graph evaluates exactly as the same graph written with raw ops.
+    Gradients are graph outputs (``ad.grad(loss, model.parameters())``), never stored on
+    parameters, so there is nothing to zero between steps.
 
-        class MLP(ad.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1 = ad.nn.Linear(4, 8)
-                self.fc2 = ad.nn.Linear(8, 1)
+    >>> class MLP(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1 = nn.Linear(4, 8, rng=0)
+    ...         self.fc2 = nn.Linear(8, 1, rng=1)
+    ...
+    ...     def forward(self, x):
+    ...         return self.fc2(ad.relu(self.fc1(x)))
+    >>> model = MLP()
+    >>> model
+    MLP(
+      (fc1): Linear(in_features=4, out_features=8, bias=True)
+      (fc2): Linear(in_features=8, out_features=1, bias=True)
+    )
+    >>> [name for name, _ in model.named_parameters()]
+    ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+    >>> y = model(ad.Variable(np.ones((2, 4)), name="x"))
+    >>> y, y.scope
+    (<Add shape=(2, 1) float64>, ('MLP', 'fc2: Linear'))
+    >>> [g.shape for g in ad.grad(ad.sum(y), model.parameters())]
+    [(8, 4), (8,), (1, 8), (1,)]
 
-            def forward(self, x):
-                return self.fc2(ad.relu(self.fc1(x)))
+    **Parameters and submodules.** Public attributes holding a `Variable` or a `Module`,
+    also inside lists, tuples and dicts to any depth, are the module's parameters and
+    submodules. Attributes whose name starts with ``_`` are private: never parameters,
+    never submodules. Parameters are named by their dotted path (``"fc1.weight"``,
+    ``"layers.0.bias"``) when they are assigned and again at the module's first top-level
+    call (which catches modules appended to a list attribute), so pictures and error
+    messages say which parameter a leaf is. A name given by the user is kept, and an
+    automatic name only ever grows by a prefix (a submodule called on its own does not
+    rename its parameters back).
+
+    **Listing.** `parameters`, `named_parameters`, `modules` and `named_modules` list in
+    PyTorch's order (a module's own parameters, then its submodules depth first), each
+    object once even when it is shared.
+
+    **Scopes.** ``module(*args)`` calls `forward` inside ``ad.scope(label)``, so every
+    node it builds records the module in ``node.scope`` and graph pictures draw modules
+    as nested clusters. The label is ``"<attribute path>: <class>"`` (``"fc1: Linear"``,
+    ``"layers.0: Linear"``), or the class name for a module called on its own. Two calls
+    are two scopes: the n-th call of a label within one enclosing call (or of a module at
+    top level) is suffixed ``" #n"`` for n >= 2.
+
+    **State.** `state_dict` maps dotted names to copies of the values;
+    `load_state_dict` checks every name and shape first and changes nothing when any
+    check fails. `save` and `load` do the same through an ``.npz`` file written
+    atomically and read without unpickling (see `save_arrays`); an optimiser's state can
+    ride along in the same file.
+
+    **Checkpointing.** With ``checkpoint=True`` each call is one `autodiff.Checkpoint`
+    node: its value is computed without keeping the forward pass's intermediates, and its
+    gradient rebuilds them. Build-time random draws (dropout masks) are replayed in the
+    rebuild, so gradients equal the unchecked ones exactly.
+
+    **Modes.** `training` is True in training mode (the default) and False in evaluation
+    mode; `train` and `eval` set it on the module and all its submodules, and layers
+    such as `Dropout` read it. `checkpoint` (below) may also be changed at any time.
+
+    Args:
+        checkpoint: make each call one checkpoint node (see above). Subclasses pass it on
+            with ``super().__init__(checkpoint=checkpoint)``.
     """
 
     # Class-level defaults, so a subclass that forgets ``super().__init__()`` still works.
@@ -147,7 +172,7 @@ class Module:
         return [m for _, m in self.named_children()]
 
     def named_modules(self, prefix=""):
-        """[(dotted path, module)] of this module ("" or `prefix`) and all submodules,
+        """[(dotted path, module)] of this module (``""`` or `prefix`) and all submodules,
         depth first, each module once (under its first path)."""
         result, seen = [], set()
         stack = [(prefix, self)]
@@ -243,7 +268,7 @@ class Module:
         return plan, IncompatibleKeys(missing, unexpected)
 
     def save(self, path, optimizer=None):
-        """Write the parameters (and `optimizer`'s state, if given) to `path` as `.npz`.
+        """Write the parameters (and `optimizer`'s state, if given) to `path` as ``.npz``.
 
         Entries are the dotted parameter names, plus ``"optimizer/<key>"`` for the
         optimiser. The file is replaced atomically: a crash or a kill during the save leaves

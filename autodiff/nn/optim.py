@@ -1,20 +1,11 @@
 """Optimisers with PyTorch's update rules, over numpy gradient values.
 
-Contract
---------
-* ``opt = Adam(params, lr=...)`` takes a list of Variables (``model.parameters()``).
-  ``opt.step(grads)`` takes one gradient value (numpy array, or None to skip that
-  parameter) per parameter, in the same order, and updates each ``param.value`` in place
-  (arrays previously read from ``param.value`` see the change, as PyTorch's ``.data``).
-  Every gradient is checked before any parameter changes.
-* Each rule is PyTorch's single-tensor algorithm with the same defaults, in the same
-  order of floating-point operations, so trajectories agree with ``torch.optim`` to
-  rounding. The first step updates the parameters (there is no warm-up no-op).
-* Hyperparameters are attributes (``opt.lr = 1e-4`` changes the learning rate).
-* ``state_dict()`` is a flat dict of numpy arrays (``"type"``, ``"hyper.<name>"``,
-  ``"state.<i>.<buffer>"``), so it saves in the same ``.npz`` as the model
-  (``model.save(path, optimizer=opt)``); ``load_state_dict`` checks it completely before
-  changing anything, and training resumes exactly.
+The contract (gradients in, parameters updated in place, PyTorch's algorithms and
+defaults, hyperparameters as attributes) is in the docstring of `Optimizer`.
+``state_dict()`` is a flat dict of numpy arrays (``"type"``, ``"hyper.<name>"``,
+``"state.<i>.<buffer>"``), so it saves in the same ``.npz`` as the model
+(``model.save(path, optimizer=opt)``); ``load_state_dict`` checks it completely before
+changing anything, and training resumes exactly.
 """
 import numpy as np
 
@@ -22,10 +13,31 @@ from ..core.node import Variable
 
 
 class Optimizer:
-    """Base class: parameter list, per-parameter state, checked `step`, state save/load.
+    """Base class of the optimisers: parameter list, per-parameter state, checked `step`,
+    state saved and loaded as numpy arrays.
+
+    ``opt.step(grads)`` takes one gradient value (a numpy array, or None to skip that
+    parameter) per parameter, in the order of `params`, and updates each
+    ``param.value`` in place (arrays previously read from ``param.value`` see the change,
+    as with PyTorch's ``.data``). Every gradient is checked before any parameter changes.
+    Each rule is PyTorch's single-tensor algorithm with the same defaults, in the same
+    order of floating-point operations, so trajectories agree with ``torch.optim`` to
+    rounding. Hyperparameters are attributes (``opt.lr = 1e-4`` changes the learning
+    rate).
+
+    >>> w = ad.Variable(np.array([1.0, -2.0]), name="w")
+    >>> opt = nn.SGD([w], lr=0.1)
+    >>> loss = ad.sum(w ** 2)
+    >>> opt.step([g() for g in ad.grad(loss, [w])])
+    >>> w.value
+    array([ 0.8, -1.6])
 
     A subclass lists its `hyperparameters` (constructor keywords, in order) and its
     per-parameter `buffers` (arrays shaped like the parameter), and writes `update`.
+
+    Args:
+        params: the parameters (`Variable` objects), such as ``model.parameters()``.
+        **hyper: the hyperparameters, stored as attributes.
     """
 
     hyperparameters = ()
@@ -69,7 +81,8 @@ class Optimizer:
             self.update(param, grad, state)
 
     def update(self, param, grad, state):
-        """Update the array `param` in place from `grad`, reading and writing `state`."""
+        """Update the array `param` in place from `grad`, reading and writing `state` (a
+        dict of this parameter's buffers and step count); subclasses define it."""
         raise NotImplementedError
 
     # --- state -------------------------------------------------------------------------
@@ -153,11 +166,20 @@ def _like(current, value):
 
 
 class SGD(Optimizer):
-    """``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)``.
+    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``::
 
-    g = grad + weight_decay * p; with momentum, b = g on the first step, then
-    b = momentum * b + (1 - dampening) * g, and g = g + momentum * b (Nesterov) or g = b;
-    p = p - lr * g.
+        g = grad + weight_decay * p
+        b = g on the first step, then b = momentum * b + (1 - dampening) * g   (with momentum)
+        g = g + momentum * b (Nesterov) or g = b                               (with momentum)
+        p = p - lr * g
+
+    Args:
+        params: the parameters (`Variable` objects).
+        lr: the learning rate.
+        momentum: the momentum factor (0: none).
+        dampening: dampening of the momentum.
+        weight_decay: L2 penalty added to the gradient.
+        nesterov: use Nesterov momentum (needs momentum > 0 and no dampening).
     """
 
     hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
@@ -186,8 +208,19 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-    eps=1e-10)``: G += g*g; p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(G) + eps)."""
+    """Adagrad, as ``torch.optim.Adagrad``: at step t, with ``g = grad + weight_decay * p``::
+
+        G += g * g
+        p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(G) + eps)
+
+    Args:
+        params: the parameters (`Variable` objects).
+        lr: the learning rate.
+        lr_decay: decay of the learning rate with the step count.
+        weight_decay: L2 penalty added to the gradient.
+        initial_accumulator_value: the starting value of G.
+        eps: added to the denominator, for stability.
+    """
 
     hyperparameters = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
     buffers = ("sum",)
@@ -212,9 +245,22 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-    centered=False)``: v = alpha v + (1 - alpha) g*g; d = sqrt(v - m*m if centered else v)
-    + eps (m the running mean of g); p -= lr * g / d (through a momentum buffer if set)."""
+    """RMSprop, as ``torch.optim.RMSprop``: with ``g = grad + weight_decay * p``::
+
+        v = alpha * v + (1 - alpha) * g * g
+        d = sqrt(v - m * m if centered else v) + eps      (m: the running mean of g)
+        p -= lr * g / d                                   (through a momentum buffer if set)
+
+    Args:
+        params: the parameters (`Variable` objects).
+        lr: the learning rate.
+        alpha: the smoothing constant of the running averages.
+        eps: added to the denominator, for stability.
+        weight_decay: L2 penalty added to the gradient.
+        momentum: the momentum factor (0: none).
+        centered: normalise by the estimated variance of the gradient instead of its
+            second moment.
+    """
 
     hyperparameters = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
     buffers = ("square_avg", "grad_avg", "momentum_buffer")
@@ -254,12 +300,22 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-    amsgrad=False)``, PyTorch's form of the bias correction:
+    """Adam, as ``torch.optim.Adam``, with PyTorch's form of the bias correction::
 
-    g += weight_decay p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g*g;
-    p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
-    (with amsgrad, v is replaced by the running maximum of v).
+        g = grad + weight_decay * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+
+    With `amsgrad`, v in the last line is replaced by the running maximum of v.
+
+    Args:
+        params: the parameters (`Variable` objects).
+        lr: the learning rate.
+        betas: (b1, b2), the decay rates of the running averages of g and g * g.
+        eps: added to the denominator, for stability.
+        weight_decay: L2 penalty added to the gradient.
+        amsgrad: use the running maximum of v (the AMSGrad variant).
     """
 
     hyperparameters = ("lr", "betas", "eps", "weight_decay", "amsgrad")
@@ -303,9 +359,11 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-    amsgrad=False)``: Adam with decoupled weight decay, p *= 1 - lr * weight_decay before
-    the Adam step (the decay is not part of the gradient)."""
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Before each `Adam` step (without weight decay in the gradient), ``p *= 1 - lr *
+    weight_decay``. The arguments are Adam's; `weight_decay` defaults to 1e-2.
+    """
 
     decoupled = True
 

@@ -1,8 +1,8 @@
-"""Named arrays on disk as `.npz`: written atomically, read without unpickling.
+"""Named arrays on disk as ``.npz``: written atomically, read without unpickling.
 
 Contract
 --------
-* `save_arrays(path, arrays)` writes a numpy `.npz` archive (one ``name.npy`` member per
+* `save_arrays(path, arrays)` writes a numpy ``.npz`` archive (one ``name.npy`` member per
   entry; names may contain dots and slashes) to a new temporary file in the same folder,
   flushes it to disk, then renames it over `path` with `os.replace`. A rename within one
   folder is atomic, so a crash or a kill at any moment leaves either the old file or the
@@ -22,7 +22,7 @@ _KINDS = "biufcU"  # bool, ints, floats, complex, unicode strings: no Python obj
 
 
 def save_arrays(path, arrays):
-    """Write `arrays` (a mapping name -> array-like) to `path` as an `.npz`, atomically.
+    """Write `arrays` (a mapping name -> array-like) to `path` as an ``.npz``, atomically.
 
     The path is used as given (no ``.npz`` is appended).
     """
@@ -61,7 +61,7 @@ def save_arrays(path, arrays):
 
 
 def load_arrays(path):
-    """The arrays of the `.npz` at `path`, as a dict name -> numpy array.
+    """The arrays of the ``.npz`` at `path`, as a dict name -> numpy array.
 
     Never unpickles: a file holding pickled objects raises ValueError naming the entry.
     """

@@ -1,5 +1,5 @@
 """Elementary functions and activations: powers, exponentials, logarithms, roots,
-trigonometric and hyperbolic functions, |x|, sigmoid, softplus and relu.
+trigonometric and hyperbolic functions, absolute value, sigmoid, softplus and relu.
 
 Elementwise, with numpy's dtypes (``exp`` of an integer array is floating, as in numpy).
 Rules whose local derivative can be infinite or NaN (log, sqrt, pow, exp, tan) use a
@@ -136,7 +136,7 @@ class Sqrt(Node):
 
 
 class Abs(Node):
-    """|x|; its derivative is sign(x) (0 at 0)."""
+    """The absolute value of x; its derivative is sign(x) (0 at 0)."""
 
     op_label = "abs"
     elementwise = finite = True

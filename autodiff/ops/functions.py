@@ -77,7 +77,7 @@ def sqrt(x):
 
 
 def abs(x):  # noqa: A001 (numpy's name)
-    """|x|."""
+    """The absolute value of x."""
     return Abs(x)
 
 
@@ -137,7 +137,7 @@ def tanh(x):
 
 
 def sigmoid(x):
-    """Logistic sigmoid 1 / (1 + e**-x), stable for large |x|."""
+    """Logistic sigmoid 1 / (1 + e**-x), stable for inputs of any size."""
     return Sigmoid(x)
 
 
@@ -153,7 +153,7 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def softplus(x):
-    """log(1 + e**x), stable for large |x|."""
+    """log(1 + e**x), stable for inputs of any size."""
     return Softplus(x)
 
 

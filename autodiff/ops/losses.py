@@ -56,7 +56,7 @@ class SoftmaxCEWithLogits(Node):
 
 class SigmoidCEWithLogits(Node):
     """``SigmoidCEWithLogits(labels, logits)``: elementwise binary cross-entropy of
-    sigmoid(logits), as max(z, 0) - z*y + log1p(exp(-|z|)); gradient sigmoid(z) - y."""
+    sigmoid(logits), as ``max(z, 0) - z*y + log1p(exp(-abs(z)))``; gradient sigmoid(z) - y."""
 
     op_label = "sigmoid_ce"
     elementwise = finite = True

@@ -22,7 +22,7 @@ def pretty(nodes):
     """The expression of `nodes` in infix form, e.g. ``x*y + exp(x + 3)``.
 
     A non-leaf node used more than once is named once (``t1 = tanh(x); (1 - t1**2)*g``).
-    Several nodes give one expression per output, separated by ``; ``.
+    Several nodes give one expression per output, separated by semicolons.
     """
     outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
     order = topo_sort(outputs)

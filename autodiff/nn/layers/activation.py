@@ -16,7 +16,7 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``LeakyReLU(negative_slope=0.01)``: x where x > 0, else negative_slope * x."""
+    """x where x > 0, else ``negative_slope * x``."""
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -47,8 +47,8 @@ class Sigmoid(Module):
 
 
 class Softplus(Module):
-    """``Softplus(beta=1, threshold=20)``: log(1 + e**(beta x)) / beta, and x itself where
-    beta * x > threshold, exactly as PyTorch (for numerical agreement there too)."""
+    """``log(1 + e**(beta x)) / beta``, and x itself where ``beta * x > threshold``,
+    exactly as PyTorch (for numerical agreement there too)."""
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -67,7 +67,7 @@ class Softplus(Module):
 
 
 class ELU(Module):
-    """``ELU(alpha=1.0)``: x where x > 0, else alpha * (e**x - 1)."""
+    """x where x > 0, else ``alpha * (e**x - 1)``."""
 
     def __init__(self, alpha=1.0):
         super().__init__()
@@ -90,10 +90,10 @@ class SiLU(Module):
 
 
 class GELU(Module):
-    """``GELU(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))).
+    """``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))``: PyTorch's tanh approximation.
 
-    Only PyTorch's tanh approximation is available (the exact form needs erf, which
-    autodiff has no op for), so the argument must be given explicitly.
+    Only the tanh approximation is available (the exact form needs erf, which autodiff
+    has no op for), so ``approximate="tanh"`` must be given explicitly.
     """
 
     def __init__(self, approximate):
@@ -112,7 +112,7 @@ class GELU(Module):
 
 
 class Softmax(Module):
-    """``Softmax(dim=-1)``: exp(x) / sum(exp(x)) along `dim`."""
+    """``exp(x) / sum(exp(x))`` along `dim` (default -1)."""
 
     def __init__(self, dim=-1):
         super().__init__()
@@ -127,7 +127,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """``LogSoftmax(dim=-1)``: x - logsumexp(x) along `dim`."""
+    """``x - logsumexp(x)`` along `dim` (default -1)."""
 
     def __init__(self, dim=-1):
         super().__init__()

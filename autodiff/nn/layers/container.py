@@ -3,12 +3,25 @@ from ..module import Module
 
 
 class Sequential(Module):
-    """``Sequential(m0, m1, ...)`` or ``Sequential({"name": m, ...})``: x -> ... m1(m0(x)).
+    """Modules applied in order: ``Sequential(m0, m1, ...)(x)`` is ``... m1(m0(x))``.
 
-    Submodules are attributes named by position (or by the given names), so parameter
+    ``Sequential(m0, m1, ...)`` names the modules by position, ``Sequential({"name": m,
+    ...})`` by the given names. Submodules are attributes under those names, so parameter
     names match PyTorch's (``"0.weight"``) and scopes read ``"0: Linear"``. Supports
     ``len``, iteration, ``seq[i]`` (``seq[a:b]`` gives a new Sequential sharing the
-    modules) and ``append``.
+    modules) and `append`.
+
+    >>> model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    >>> model[0]
+    Linear(in_features=2, out_features=4, bias=True)
+    >>> len(model)
+    3
+
+    Args:
+        modules: the modules in order, or one dict of name -> module.
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     def __init__(self, *modules, checkpoint=False):

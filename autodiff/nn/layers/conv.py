@@ -12,19 +12,33 @@ from .windows import pair, output_size, padded, windows, check_input
 
 
 class Conv2d(Module):
-    """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    groups=1, bias=True)``, PyTorch's layer.
+    """2-D convolution (cross-correlation), as PyTorch's ``nn.Conv2d``.
 
     `weight` is ``(out_channels, in_channels // groups, kh, kw)`` and `bias`
-    ``(out_channels,)``, both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
-    in_channels // groups * kh * kw. `padding` is an int, a pair, ``"valid"`` (none) or
-    ``"same"`` (stride 1; an odd total puts the extra row/column at the bottom/right, as
-    PyTorch does); padding is with zeros. Input (N, C, H, W) or (C, H, W); output
-    (N, out_channels, OH, OW) with OH = (H + 2p - d(k-1) - 1) // s + 1.
+    ``(out_channels,)``, both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with ``fan_in =
+    in_channels // groups * kh * kw``. The input is (N, C, H, W) or (C, H, W); the output
+    (N, out_channels, OH, OW) with ``OH = (H + 2p - d(k-1) - 1) // s + 1``::
 
-    y[n, o, u, v] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, u*s + i*d, v*s + j*d],
+        y[n, o, u, v] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, u*s + i*d, v*s + j*d]
+
     computed as ``einsum("nckuv,ock->nouv", windows, W)``; its gradient is einsums and the
     windows' scatter-adds.
+
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        kernel_size: an int or a pair (kh, kw).
+        stride: an int or a pair.
+        padding: an int, a pair, ``"valid"`` (none) or ``"same"`` (stride 1 only; an odd
+            total puts the extra row or column at the bottom or right, as PyTorch does).
+            Padding is with zeros.
+        dilation: an int or a pair: the spacing between kernel elements.
+        groups: split the channels into this many independent groups.
+        bias: whether the layer adds a learned bias.
+        padding_mode: only ``"zeros"``.
+        rng: a ``numpy.random.Generator`` or an integer seed for the initial values.
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,

@@ -15,9 +15,20 @@ from ..randomness import draw
 
 
 class Dropout(Module):
-    """``Dropout(p=0.5)``: in training mode, x * mask / (1 - p) with mask ~ Bernoulli(1 - p)
-    (all zeros when p = 1); in eval mode, x unchanged. `rng` (Generator or seed) makes the
-    masks reproducible."""
+    """Zero each element with probability `p` in training mode, as PyTorch's ``nn.Dropout``.
+
+    In training mode the output is ``x * mask / (1 - p)`` with ``mask ~ Bernoulli(1 - p)``
+    (all zeros when p = 1); in evaluation mode (`Module.eval`) it is x unchanged. The mask
+    is drawn when the graph is *built* and enters it as a constant, so each rebuilt graph
+    gets a fresh mask, and a graph compiled once with `autodiff.function` keeps the mask
+    it was built with (rebuild the graph for a new one, or call the model in evaluation
+    mode for inference).
+
+    Args:
+        p: the probability of zeroing an element, in [0, 1].
+        rng: a ``numpy.random.Generator`` or an integer seed that makes the masks
+            reproducible.
+    """
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()

@@ -8,13 +8,21 @@ from ..module import Module
 
 
 class Embedding(Module):
-    """``Embedding(num_embeddings, embedding_dim, padding_idx=None)``: ``weight[indices]``.
+    """A lookup table of rows, ``weight[indices]``, as PyTorch's ``nn.Embedding``.
 
     `weight` has shape ``(num_embeddings, embedding_dim)``, initialised N(0, 1) with the
     `padding_idx` row zeroed, as in PyTorch. Indices are an integer numpy array (or list)
     of any shape; the result has shape ``indices.shape + (embedding_dim,)``. Its gradient
     adds each output row's cotangent into the row it came from (repeated indices
     accumulate). The `padding_idx` row receives no gradient, as in PyTorch.
+
+    Args:
+        num_embeddings: number of rows (the size of the vocabulary).
+        embedding_dim: size of each row.
+        padding_idx: a row that starts at zero and gets no gradient, or None.
+        rng: a ``numpy.random.Generator`` or an integer seed for the initial values.
+        dtype: dtype of the weight (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, rng=None,

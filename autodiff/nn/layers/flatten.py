@@ -4,14 +4,19 @@ from ..module import Module
 
 
 class Flatten(Module):
-    """``Flatten(start_dim=1, end_dim=-1)``: axes start_dim..end_dim merged into one."""
+    """Axes `start_dim` to `end_dim` (inclusive) merged into one, as ``nn.Flatten``.
+
+    Args:
+        start_dim: the first axis to merge (default 1, after the batch axis).
+        end_dim: the last axis to merge (default -1, the last axis).
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
-        """(..., d_start, ..., d_end, ...) -> (..., d_start * ... * d_end, ...)."""
+        """``(..., d_start, ..., d_end, ...)`` -> ``(..., d_start * ... * d_end, ...)``."""
         if x.ndim == 0:
             return reshape(x, (1,))
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim

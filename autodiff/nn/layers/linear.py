@@ -10,13 +10,27 @@ from ..module import Module
 
 
 class Linear(Module):
-    """``Linear(in_features, out_features, bias=True)``: y = x @ weight.T + bias.
+    """Affine map ``y = x @ weight.T + bias``, as PyTorch's ``nn.Linear``.
 
     `weight` has shape ``(out_features, in_features)`` and `bias` ``(out_features,)``, as
-    in PyTorch, and both start from U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
-    ``kaiming_uniform_(a=sqrt(5))``). The input has ``in_features`` on its last axis and
-    any leading axes. `rng` (Generator or seed) makes the initial values reproducible;
-    `dtype` defaults to float64.
+    in PyTorch, and both start from U(-1/sqrt(in_features), 1/sqrt(in_features))
+    (PyTorch's ``kaiming_uniform_(a=sqrt(5))``). The input has `in_features` on its last
+    axis and any leading axes.
+
+    >>> layer = nn.Linear(3, 2, rng=0)
+    >>> layer.weight, layer.bias
+    (<Variable weight shape=(2, 3) float64>, <Variable bias shape=(2,) float64>)
+    >>> layer(ad.Variable(np.ones((5, 3)))).shape
+    (5, 2)
+
+    Args:
+        in_features: size of the input's last axis.
+        out_features: size of the output's last axis.
+        bias: whether the layer adds a learned bias.
+        rng: a ``numpy.random.Generator`` or an integer seed that makes the initial
+            values reproducible; None draws fresh ones.
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=None,

@@ -7,11 +7,19 @@ from ..module import Module
 
 
 class LayerNorm(Module):
-    """``LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``.
+    """Normalisation over the trailing axes of each example, as PyTorch's ``nn.LayerNorm``.
 
-    Over the last ``len(normalized_shape)`` axes: y = (x - mean) / sqrt(var + eps) *
-    weight + bias, with the biased variance (divided by the count, not count - 1).
+    Over the last ``len(normalized_shape)`` axes: ``y = (x - mean) / sqrt(var + eps) *
+    weight + bias``, with the biased variance (divided by the count, not count - 1).
     `weight` starts at ones and `bias` at zeros, both of shape `normalized_shape`.
+
+    Args:
+        normalized_shape: an int or a shape: the trailing axes to normalise over.
+        eps: added to the variance, for stability.
+        elementwise_affine: whether the layer has a learned `weight` (and `bias`).
+        bias: whether the layer has a learned `bias` (with `elementwise_affine`).
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *,
@@ -36,7 +44,7 @@ class LayerNorm(Module):
             self.bias.value = np.zeros(self.bias.shape)
 
     def forward(self, x):
-        """x (..., *normalized_shape) -> same shape."""
+        """``x (..., *normalized_shape)`` -> the same shape."""
         k = len(self.normalized_shape)
         if tuple(x.shape[x.ndim - k:]) != self.normalized_shape or x.ndim < k:
             raise ValueError(f"LayerNorm: input {x.describe()} must end with the normalized "

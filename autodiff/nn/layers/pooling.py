@@ -54,10 +54,20 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """``MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False)``:
-    the maximum over each window (padding counts as -inf). `stride` defaults to the
-    kernel size. The gradient goes to the maximum of each window (shared equally between
-    exactly tied maxima, where PyTorch picks one)."""
+    """The maximum over each window, as PyTorch's ``nn.MaxPool2d``.
+
+    Padding counts as -inf. The gradient goes to the maximum of each window (shared
+    equally between exactly tied maxima, where PyTorch picks one). Input (N, C, H, W) or
+    (C, H, W).
+
+    Args:
+        kernel_size: an int or a pair.
+        stride: an int or a pair; defaults to the kernel size.
+        padding: an int or a pair, at most half the kernel size.
+        dilation: an int or a pair: the spacing between window elements.
+        ceil_mode: round the output size up instead of down (PyTorch's rule: the last
+            window must start inside the input or the left padding).
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
@@ -68,12 +78,20 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """``AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
-    count_include_pad=True, divisor_override=None)``: the mean over each window.
+    """The mean over each window, as PyTorch's ``nn.AvgPool2d``.
 
     The divisor is `divisor_override` if given; else the number of window positions inside
     the padded input (``count_include_pad=True``) or inside the input itself (False), as
-    in PyTorch. Divisors are computed once, in numpy, when the graph is built.
+    in PyTorch. Divisors are computed once, in numpy, when the graph is built. Input
+    (N, C, H, W) or (C, H, W).
+
+    Args:
+        kernel_size: an int or a pair.
+        stride: an int or a pair; defaults to the kernel size.
+        padding: an int or a pair of zero padding, at most half the kernel size.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: whether padding positions count in the divisor.
+        divisor_override: a fixed divisor for every window, or None.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,

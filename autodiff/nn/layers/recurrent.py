@@ -72,8 +72,20 @@ class _Cell(Module):
 
 
 class RNNCell(_Cell):
-    """``RNNCell(input_size, hidden_size, bias=True, nonlinearity="tanh")``:
-    h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh). ``cell(x, h=None)`` returns h'."""
+    """One step of an Elman RNN, as PyTorch's ``nn.RNNCell``.
+
+    ``cell(x, hx=None)`` returns ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, where h is
+    `hx` (zeros when it is None).
+
+    Args:
+        input_size: size of the input's last axis.
+        hidden_size: size of the hidden state.
+        bias: whether the cell has the biases `bias_ih` and `bias_hh`.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        rng: a ``numpy.random.Generator`` or an integer seed for the initial values.
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, rng=None,
                  dtype=None, checkpoint=False):
@@ -96,10 +108,21 @@ class RNNCell(_Cell):
 
 
 class LSTMCell(_Cell):
-    """``LSTMCell(input_size, hidden_size, bias=True)``, gates in PyTorch's order i, f, g, o:
+    """One step of an LSTM, as PyTorch's ``nn.LSTMCell`` (gates in its order i, f, g, o).
 
-    i = σ(·), f = σ(·), g = tanh(·), o = σ(·) of the rows of x W_ih^T + b_ih + h W_hh^T + b_hh;
-    c' = f * c + i * g;  h' = o * tanh(c').  ``cell(x, (h, c)=None)`` returns (h', c').
+    ``cell(x, hx=None)`` with ``hx = (h, c)`` (zeros when it is None) returns ``(h', c')``::
+
+        i, f, g, o = σ(·), σ(·), tanh(·), σ(·) of the rows of x W_ih^T + b_ih + h W_hh^T + b_hh
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    Args:
+        input_size: size of the input's last axis.
+        hidden_size: size of the hidden and cell states.
+        bias: whether the cell has the biases `bias_ih` and `bias_hh`.
+        rng: a ``numpy.random.Generator`` or an integer seed for the initial values.
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     gates = 4
@@ -123,11 +146,22 @@ class LSTMCell(_Cell):
 
 
 class GRUCell(_Cell):
-    """``GRUCell(input_size, hidden_size, bias=True)``, PyTorch's formulation:
+    """One step of a GRU, in PyTorch's formulation (``nn.GRUCell``).
 
-    r = σ(x W_ir^T + b_ir + h W_hr^T + b_hr),  z = σ(x W_iz^T + b_iz + h W_hz^T + b_hz),
-    n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)),  h' = (1 - z) * n + z * h.
-    ``cell(x, h=None)`` returns h'.
+    ``cell(x, hx=None)`` returns h', where h is `hx` (zeros when it is None)::
+
+        r = σ(x W_ir^T + b_ir + h W_hr^T + b_hr)
+        z = σ(x W_iz^T + b_iz + h W_hz^T + b_hz)
+        n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+        h' = (1 - z) * n + z * h
+
+    Args:
+        input_size: size of the input's last axis.
+        hidden_size: size of the hidden state.
+        bias: whether the cell has the biases `bias_ih` and `bias_hh`.
+        rng: a ``numpy.random.Generator`` or an integer seed for the initial values.
+        dtype: dtype of the parameters (default float64).
+        checkpoint: make each call one checkpoint node (see `Module`).
     """
 
     gates = 3
