@@ -7,15 +7,27 @@ are context variables, so two graphs built in different threads or tasks never i
 """
 import contextlib
 import contextvars
+import itertools
 
 _scope = contextvars.ContextVar("autodiff_scope", default=())
 _derivative_of = contextvars.ContextVar("autodiff_derivative_of", default=None)
 
 
+#: Serial numbers of nodes, in the order they are built.
+_serials = itertools.count()
+
+
 def on_node_built(node):
-    """Stamp a freshly built node with the current scope and derivative origin."""
+    """Stamp a freshly built node with its serial number, the current scope and the
+    derivative origin."""
+    node.serial = next(_serials)
     node.scope = _scope.get()
     node.derivative_of = _derivative_of.get()
+
+
+def next_serial():
+    """A number at least that of the next node to be built."""
+    return next(_serials)
 
 
 @contextlib.contextmanager

@@ -52,6 +52,12 @@ def sum_dtype(dtype):
     return np.zeros(1, dtype).sum().dtype
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def mean_dtype(dtype):
+    """numpy's dtype for a mean: floats keep theirs, integers and booleans give float64."""
+    return np.mean(np.zeros(1, dtype)).dtype
+
+
 def scalar_dtype(value, like):
     """The dtype numpy gives a Python number `value` next to arrays of dtype `like`
     (weak promotion: 2 next to int8 is int8, 2.5 next to int8 is float64)."""

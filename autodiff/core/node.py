@@ -94,6 +94,9 @@ class Node(metaclass=_OpType):
     op_label = None
     #: For a node `ad.grad` returned: the (y, w) pairs it is the derivative d y / d w of.
     gradient_of = ()
+    #: For a node a transformation returned: (transform, args, kwargs, index), the call
+    #: that made it (core/derivation.py), so the graph can be rebuilt for new shapes.
+    derived_by = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -185,6 +188,7 @@ class Node(metaclass=_OpType):
         clone = copy.copy(self)
         clone.children = tuple(children)
         clone.__dict__.pop("gradient_of", None)
+        clone.__dict__.pop("derived_by", None)
         clone.shape = tuple(map(int, clone.infer_shape(*[c.shape for c in clone.children])))
         clone.dtype = np.dtype(clone.infer_dtype(*[c.dtype for c in clone.children]))
         context.on_node_built(clone)
@@ -361,10 +365,22 @@ class Variable(Node):
 
     elementwise = False
     arity = 0
+    #: A compiled function holding this Variable's current value elsewhere (on a device),
+    #: with ``sync(variable)`` to bring it back; None when `_value` is current.
+    _holder = None
 
     def __init__(self, value, name=None):
         self._value = _float_array(value)
         super().__init__(name=name)
+
+    @classmethod
+    def placeholder(cls, shape, dtype, name=None):
+        """A Variable of `shape` and `dtype` whose value is not used (it is fed at each
+        call); its value is zeros that take no memory."""
+        var = cls(np.zeros((), dtype=dtype), name=name)
+        var._value = np.broadcast_to(var._value, tuple(shape))
+        var.shape = tuple(int(d) for d in shape)
+        return var
 
     def infer_shape(self):
         return self._value.shape
@@ -378,13 +394,21 @@ class Variable(Node):
     @property
     def value(self):
         """The current value (a numpy array)."""
+        if self._holder is not None:
+            self._holder.sync(self)
         return self._value
 
     @value.setter
     def value(self, new):
         array = np.asarray(new)
         check_value_shape(self, array)
-        self._value = np.array(array, dtype=self.dtype)
+        self.set_value_owned(np.array(array, dtype=self.dtype))
+
+    def set_value_owned(self, array):
+        """Make `array` the value without copying it: the caller hands it over (it has the
+        Variable's shape and dtype and nobody else writes into it)."""
+        self._value = array
+        self._holder = None
 
 
 class Constant(Node):

@@ -9,6 +9,7 @@ import contextvars
 import numpy as np
 
 from ..core.context import scope
+from ..core.derivation import records_derivation
 from ..core.node import Node, Variable
 from ..transforms.checkpoint import Checkpoint, describe_outputs, pack, unpack
 from .randomness import Tape
@@ -344,6 +345,7 @@ def _auto_name(var, path):
         var._nn_path = path
 
 
+@records_derivation(all_results=True)  # inputs of new shapes rebuild the whole call
 def _checkpointed_call(module, label, args, kwargs):
     """``module.forward(*args, **kwargs)`` as one `Checkpoint` node.
 

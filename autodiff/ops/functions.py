@@ -17,8 +17,8 @@ from .einsum import LETTERS, Einsum, MatMul, Transpose, pairwise_order, parse
 from .elementary import (Abs, Arctan, Cos, Cosh, Exp, Expm1, Log, Log1p, Pow, ReLU, Sigmoid,
                          Sin, Sinh, Softplus, Sqrt, Tan, Tanh)
 from .logic import (Cast, Equal, Greater, GreaterEqual, Less, LessEqual, StopGradient, Where)
-from .reductions import LogSumExp, Prod, ReduceMax, ReduceMin, Softmax
-from .shape_ops import BroadcastTo, Concat, Pad, Reshape, Slice
+from .reductions import LogSumExp, Mean, Prod, ReduceMax, ReduceMin, Softmax
+from .shape_ops import BroadcastTo, Concat, ExpandDims, Pad, Reshape, Slice, Squeeze
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "log1p",
@@ -237,12 +237,7 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
 
 def mean(x, axis=None, keepdims=False):
     """Mean over `axis` (None: all), in numpy's dtype (float64 for integers and booleans)."""
-    x = as_node(x)
-    axes = normalize_axes("mean", x, axis)
-    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    if x.dtype.kind in "biu":
-        x = Cast(x, np.float64)
-    return Mul(sum(x, axes, keepdims), 1.0 / count if count else float("nan"))
+    return Mean(x, axis, keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
@@ -300,19 +295,15 @@ def swapaxes(x, axis1, axis2):
 
 def expand_dims(x, axis):
     """Insert a size-1 axis at `axis`."""
-    x = as_node(x)
-    axis = normalize_axis("expand_dims", x, axis, x.ndim + 1)
-    return Reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    return ExpandDims(x, axis)
 
 
 def squeeze(x, axis=None):
     """Remove size-1 axes (all of them, or those in `axis`)."""
     x = as_node(x)
-    axes = normalize_axes("squeeze", x, axis) if axis is not None \
-        else tuple(i for i, d in enumerate(x.shape) if d == 1)
-    if any(x.shape[a] != 1 for a in axes):
-        raise ValueError(f"squeeze: axis {axis!r} of {x.describe()} does not have size 1")
-    return Reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+    if axis is None:
+        axis = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    return Squeeze(x, axis)
 
 
 def broadcast_to(x, shape):

@@ -6,16 +6,16 @@ computed in numerically stable forms (the maximum subtracted before exponentiati
 """
 import numpy as np
 
-from ..core.dtypes import float_result, sum_dtype
+from ..core.dtypes import float_result, mean_dtype, sum_dtype
 from ..core.node import Node, as_node
 from ..core.shapes import normalize_axes
 from .arithmetic import Divide, Mul, Subtract
 from .einsum import Transpose
 from .elementary import Exp
 from .logic import Cast, Equal
-from .shape_ops import Pad, Reshape, ReduceSumKeepDims, Slice
+from .shape_ops import BroadcastTo, Pad, Reshape, ReduceSumKeepDims, Slice
 
-__all__ = ["ReduceMax", "ReduceMin", "Prod", "LogSumExp", "Softmax"]
+__all__ = ["Mean", "ReduceMax", "ReduceMin", "Prod", "LogSumExp", "Softmax"]
 
 
 class Reduction(Node):
@@ -52,6 +52,27 @@ class Reduction(Node):
 
     def batch(self, operands, batched, size):
         return type(self)(operands[0], tuple(a + 1 for a in self.axis), self.keepdims)
+
+
+class Mean(Reduction):
+    """Mean over axes, as numpy.mean computes it (integers and booleans average in float64).
+
+    The count it divides by comes from the operand's shape, so a graph rebuilt for inputs
+    of another shape divides by the new count."""
+
+    op_label = "mean"
+
+    def infer_dtype(self, dtype):
+        return mean_dtype(dtype)
+
+    def forward(self, x):
+        return np.mean(x, axis=self.axis, keepdims=self.keepdims)
+
+    def vjp(self, g):
+        x = self.children[0]
+        count = int(np.prod([x.shape[a] for a in self.axis], dtype=np.int64))
+        scaled = Mul(self.expand(g), 1.0 / count if count else float("nan"))
+        return [BroadcastTo(scaled, x.shape)]
 
 
 class ReduceMax(Reduction):

@@ -12,8 +12,8 @@ from ..core.node import Node, Constant, as_node, as_nodes
 from ..core.shapes import (describe_operands, normalize_axes, normalize_axis, shape_argument,
                            size_of)
 
-__all__ = ["Reshape", "BroadcastTo", "ReduceSumToShape", "ReduceSumKeepDims", "Slice",
-           "ScatterAdd", "Concat", "Pad"]
+__all__ = ["Reshape", "ExpandDims", "Squeeze", "BroadcastTo", "ReduceSumToShape",
+           "ReduceSumKeepDims", "Slice", "ScatterAdd", "Concat", "Pad"]
 
 
 class ShapeOp(Node):
@@ -59,6 +59,61 @@ class Reshape(ShapeOp):
 
     def batch(self, operands, batched, size):
         return Reshape(operands[0], (size,) + self.shape)
+
+
+class ExpandDims(ShapeOp):
+    """``ExpandDims(node, axis)``: a new axis of size 1 at `axis` (numpy.expand_dims). The
+    position is kept, not the shape, so it applies to operands of any shape."""
+
+    op_label = "expand_dims"
+    linear = True
+    returns_view = True
+
+    def __init__(self, node, axis, *, name=None):
+        node = as_node(node)
+        super().__init__(node, name=name,
+                         axis=normalize_axis("ExpandDims", node, axis, node.ndim + 1))
+
+    def infer_shape(self, shape):
+        return shape[:self.axis] + (1,) + shape[self.axis:]
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def vjp(self, g):
+        return [Squeeze(g, self.axis)]
+
+    def batch(self, operands, batched, size):
+        return ExpandDims(operands[0], self.axis + 1)
+
+
+class Squeeze(ShapeOp):
+    """``Squeeze(node, axes)``: the size-1 axes `axes` removed (numpy.squeeze)."""
+
+    op_label = "squeeze"
+    linear = True
+    returns_view = True
+
+    def __init__(self, node, axes, *, name=None):
+        node = as_node(node)
+        axes = normalize_axes("Squeeze", node, axes)
+        wide = [a for a in axes if node.shape[a] != 1]
+        if wide:
+            raise ValueError(f"Squeeze: axis {wide[0]} of {node.describe()} does not have "
+                             f"size 1")
+        super().__init__(node, name=name, axes=axes)
+
+    def infer_shape(self, shape):
+        return tuple(d for i, d in enumerate(shape) if i not in self.axes)
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def vjp(self, g):
+        return [Reshape(g, self.children[0].shape)]
+
+    def batch(self, operands, batched, size):
+        return Squeeze(operands[0], tuple(a + 1 for a in self.axes))
 
 
 class BroadcastTo(ShapeOp):

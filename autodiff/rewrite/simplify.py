@@ -1,4 +1,5 @@
 """`simplify` and the rewriting done before a graph runs (`rewrite_for_evaluation`)."""
+from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node
 from . import rules  # noqa: F401  (registers the rules)
@@ -6,6 +7,7 @@ from .engine import FAST, REAL, Rewriter, program_level, uniform_level
 from .expand import expand_polynomials
 
 
+@records_derivation(all_results=True)
 def simplify(nodes, fast_math=False):
     """Equivalent nodes, smaller: equal subgraphs shared, constants folded, and algebraic
     identities applied (``x*1``, ``x+0``, ``x*0``, ``--x``, like terms collected, products

@@ -46,13 +46,15 @@ def evaluate(nodes, feed=None, simplify="auto"):
     key = signature(order, outputs, feed, simplify, isinstance(nodes, Node))
     plan = _plans.get(key)
     if plan is None:
-        plan = Function(nodes, inputs=list(feed), simplify=simplify, search_schedule=False)
+        plan = Function(outputs, inputs=list(feed), simplify=simplify, search_schedule=False)
         _plans[key] = plan
         if len(_plans) > PLAN_CACHE_SIZE:
             _plans.popitem(last=False)
-        return plan(*feed.values())
-    _plans.move_to_end(key)
-    return plan.rebind(order, list(feed.values()))
+        values = plan(*feed.values())
+    else:
+        _plans.move_to_end(key)
+        values = plan.rebind(order, list(feed.values()))
+    return values[0] if isinstance(nodes, Node) else values
 
 
 def signature(order, outputs, feed, simplify, single):

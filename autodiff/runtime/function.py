@@ -15,10 +15,11 @@ named at once instead of producing wrong results downstream.
 import numpy as np
 
 from ..core.gcpause import gc_paused
-from ..core.node import Node, Variable, Constant, check_value_shape
+from ..core.node import Variable, Constant, check_value_shape
 from ..core.traversal import topo_sort
 from ..rewrite import rewrite_for_evaluation
 from .codegen import compile_steps
+from .compiled import CompiledFunction
 from .schedule import add_into_total, assign_slots, best_order, plan_steps, value_bytes
 
 
@@ -27,45 +28,26 @@ class EvaluationError(RuntimeError):
     message names the node."""
 
 
-def function(outputs, inputs=(), fast_math=False):
-    """Compile `outputs` into a callable taking values for `inputs` (Variables), in order.
+class Function(CompiledFunction):
+    """A graph compiled for numpy: a fixed evaluation schedule for `outputs`, called with
+    values for `inputs` (see `ad.function` for `updates` and inputs of new shapes).
 
-    ``f = ad.function([loss, *grads], inputs=[x_batch, y_batch]); f(xb, yb)``. Variables
-    not listed in `inputs` are read at each call, so parameter updates are seen. The
-    function computes what was written, bit for bit as ``node()`` does; only derivative
-    parts are simplified (see `ad.simplify`). ``fast_math=True`` lets the rewrites assume
-    every value is finite and nonzero everywhere (faster, smaller, not always equal).
-    """
-    return Function(outputs, inputs, fast_math=fast_math)
-
-
-class Function:
-    """A fixed evaluation schedule for `outputs`; call it with values for `inputs`.
-
-    `simplify`: True (rewrite before running, see `function`), False (run the graph as
-    built), or "auto" (rewrite only graphs holding derivatives of derivatives, where
+    `simplify`: True (rewrite before running, see `ad.function`), False (run the graph
+    as built), or "auto" (rewrite only graphs holding derivatives of derivatives, where
     graphs grow fast and rewriting pays). `search_schedule=False` (one-off evaluations)
     orders the steps in one cheap pass instead of comparing candidates.
     """
 
-    def __init__(self, outputs, inputs=(), simplify=True, search_schedule=True,
+    def __init__(self, outputs, inputs=(), updates=None, simplify=True, search_schedule=True,
                  fast_math=False):
-        with gc_paused():
-            self._plan(outputs, inputs, simplify, search_schedule, fast_math)
+        super().__init__(outputs, inputs, updates, simplify=simplify,
+                         search_schedule=search_schedule, fast_math=fast_math)
 
-    def _plan(self, outputs, inputs, simplify, search_schedule, fast_math):
-        self.single = isinstance(outputs, Node)
-        requested = [outputs] if self.single else list(outputs)
-        for i, out in enumerate(requested):
-            if not isinstance(out, Node):
-                raise TypeError(f"outputs[{i}] is a {type(out).__name__}, not a node")
-        self.inputs = list(inputs)
-        for v in self.inputs:
-            if not isinstance(v, Variable):
-                raise TypeError(f"inputs (and feed keys) must be Variables; got {v!r}")
-        if len({id(v) for v in self.inputs}) != len(self.inputs):
-            raise ValueError("inputs lists a Variable twice: "
-                             + ", ".join(v.describe() for v in self.inputs))
+    def _compile(self, nodes):
+        with gc_paused():
+            self._plan(nodes, **self._options)
+
+    def _plan(self, requested, simplify, search_schedule, fast_math):
         original = topo_sort(requested)
         if simplify == "auto":
             simplify = has_higher_order_nodes(original)
@@ -121,11 +103,7 @@ class Function:
             live -= sum(held.pop(f, 0) for f in free)
         return peak
 
-    def __call__(self, *values):
-        """The output values for `values` of the inputs (numpy arrays)."""
-        if len(values) != len(self.inputs):
-            raise TypeError(f"this function takes {len(self.inputs)} input value(s) "
-                            f"({', '.join(v.describe() for v in self.inputs)}), got {len(values)}")
+    def _run(self, values):
         buf, stored = self._load(values, self.original_nodes)
         with np.errstate(all="ignore"):  # inf and NaN are values here, not warnings
             if self._compiled is None and self._called:  # a second call: worth compiling
@@ -138,7 +116,7 @@ class Function:
                     outputs = self._compiled(list(buf))  # it hands values over in its buffer
                 except Exception:
                     outputs = self._run_steps(buf, self.steps)  # raises, naming the node
-        return self._results(outputs, stored)
+        return self._owned(outputs, stored)
 
     def rebind(self, nodes, values):
         """Run this schedule on another graph of the same structure: `nodes` is that
@@ -151,7 +129,7 @@ class Function:
             steps[k] = (node.kernel(), args, out, free, node)
         buf, stored = self._load(values, nodes)
         with np.errstate(all="ignore"):
-            return self._results(self._run_steps(buf, steps), stored)
+            return self._owned(self._run_steps(buf, steps), stored)
 
     def _load(self, values, nodes):
         """The buffer with the leaves' values as read-only views, and the ids of those
@@ -168,9 +146,10 @@ class Function:
         stored = {id(buf[s]) for s, _, _ in self.leaves}
         return buf, stored
 
-    def _results(self, outputs, stored):
-        results = [np.array(v) if id(v) in stored else _owned(v) for v in outputs]
-        return results[0] if self.single else results
+    @staticmethod
+    def _owned(outputs, stored):
+        """The outputs, each an array the caller owns: copies of stored arrays and views."""
+        return [np.array(v) if id(v) in stored else _owned(v) for v in outputs]
 
     def _run_steps(self, buf, steps):
         """The step loop: the first call, one-off evaluations, and the reference that

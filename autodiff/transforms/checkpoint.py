@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from ..core.derivation import records_derivation
 from ..core.node import Node, Variable, as_node
 from ..core.traversal import topo_sort
 from ..ops.functions import concatenate, reshape
@@ -60,6 +61,10 @@ class Checkpoint(Node):
     def key(self):
         return (Checkpoint, id(self))  # opaque: never merged with another call
 
+    def with_children(self, children):
+        """The function traced again on the new inputs (their shapes may differ)."""
+        return Checkpoint(self.fn, *children[:self.n_inputs], name=self.name)
+
     def forward(self, *values):
         return self._function(*values[:self.n_inputs])
 
@@ -89,6 +94,7 @@ def checkpoint(fn):
     their own shapes and dtypes).
     """
     @functools.wraps(fn)
+    @records_derivation(all_results=True)  # inputs of new shapes rebuild the whole call
     def wrapper(*inputs, name=None):
         layout = []  # this call's outputs as (shape, dtype), recorded by its first build
 

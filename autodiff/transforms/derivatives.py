@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..core.derivation import records_derivation
 from ..core.node import Node, Variable, Constant
 from ..core.shapes import broadcast_shapes
 from ..core.traversal import topo_sort
@@ -24,6 +25,7 @@ def _placeholder(shape, dtype, name):
     return Variable(np.zeros(shape, dtype=dtype), name=name)
 
 
+@records_derivation(all_results=True)
 def derivative(y, x, n=1):
     """The n-th derivative of `y`, an elementwise function of `x`, as a small graph.
 
@@ -73,6 +75,7 @@ def _trust_undeclared(node):
                       f"`elementwise = True` (or False) on the class.", stacklevel=4)
 
 
+@records_derivation(all_results=True)
 def jacobian(y, x):
     """The Jacobian of `y` with respect to `x`, of shape ``y.shape + x.shape``."""
     m = int(np.prod(y.shape, dtype=np.int64))
@@ -83,12 +86,14 @@ def jacobian(y, x):
     return simplify(F.reshape(rows, y.shape + x.shape))
 
 
+@records_derivation(all_results=True)
 def hessian(y, x):
     """The Hessian of ``sum(y)`` with respect to `x`, of shape ``x.shape + x.shape``."""
     g, = grad(y, [x])
     return jacobian(simplify(g), x)
 
 
+@records_derivation(all_results=True)
 def hvp(y, x, v):
     """The Hessian of ``sum(y)`` wrt `x` applied to `v` (shape of x), without forming it."""
     v = v if isinstance(v, Node) else Constant(np.asarray(v, dtype=x.dtype))

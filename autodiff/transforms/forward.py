@@ -17,6 +17,7 @@ Zeros stay symbolic (a node without a tangent has no entry), as in `grad`.
 import numpy as np
 
 from ..core import context
+from ..core.derivation import records_derivation
 from ..core.node import Node, Constant, Variable
 from ..core.traversal import topo_sort
 from ..ops.arithmetic import Add, Mul
@@ -26,6 +27,7 @@ from ..ops.shape_ops import BroadcastTo
 from .grad import fit_to_shape, grad
 
 
+@records_derivation()
 def jvp(y, wrt, tangents):
     """Jacobian-vector products: d/dt y(wrt + t * tangents) at t = 0, one node of y's shape.
 

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from ..core import context
+from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node, Constant
 from ..core.traversal import topo_sort
@@ -27,6 +28,7 @@ from ..ops.arithmetic import Add
 from ..ops.shape_ops import BroadcastTo, ReduceSumToShape
 
 
+@records_derivation()
 def grad(y, wrt, previous_grad=None):
     """Derivative nodes of ``sum(y * previous_grad)`` with respect to each node in `wrt`.
 

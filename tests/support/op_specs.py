@@ -496,6 +496,11 @@ unary("ReduceSumToShape", lambda x, shape: ad.ReduceSumToShape(x, shape), np_sum
       kwargs=lambda s: {"shape": tuple(1 if i % 2 else d for i, d in enumerate(s[0][1:]))})
 unary("ReduceMax", lambda x: ad.ReduceMax(x, axis=-1), lambda x: np.max(x, axis=-1), DISTINCT,
       shapes=one_shape(min_dims=1))
+unary("Mean", lambda x: ad.Mean(x, axis=(0, -1), keepdims=True),
+      lambda x: np.mean(x, axis=(0, -1), keepdims=True), shapes=one_shape(min_dims=2))
+unary("ExpandDims", lambda x: ad.ExpandDims(x, -1), lambda x: np.expand_dims(x, -1))
+unary("Squeeze", lambda x: ad.Squeeze(x, 0), lambda x: np.squeeze(x, 0),
+      shapes=squeezable_shape(lead_one=True))
 unary("ReduceMin", lambda x: ad.ReduceMin(x, axis=(0, -1)),
       lambda x: np.min(x, axis=(0, -1)), DISTINCT, shapes=one_shape(min_dims=2))
 unary("Prod", lambda x: ad.Prod(x, axis=0, keepdims=True),

@@ -26,7 +26,10 @@ class Flatten(Module):
         merged = 1
         for d in x.shape[start:end + 1]:
             merged *= d
-        return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+        lead = x.shape[:start]
+        if len(lead) == 1 and merged:  # the batch axis as -1: the graph takes other batches
+            lead = (-1,)
+        return reshape(x, lead + (merged,) + x.shape[end + 1:])
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
