@@ -160,6 +160,13 @@ class Node(metaclass=_OpType):
         `forward`. An op may return a faster callable computing exactly the same."""
         return self.ufunc if self.ufunc is not None else self.forward
 
+    def lower_jax(self, lowering, *values):
+        """The value from jax arrays, for the jax backend (`lowering.jnp` is jax.numpy).
+        An op with a numpy `ufunc` lowers to the jax.numpy function of the same name."""
+        if self.ufunc is not None:
+            return getattr(lowering.jnp, self.ufunc.__name__)(*values)
+        raise NotImplementedError(f"{type(self).__name__} has no jax lowering")
+
     # --- structure ---------------------------------------------------------------------
     @property
     def ndim(self):

@@ -46,6 +46,12 @@ class Add(Node):
     def vjp(self, g):
         return [g] * len(self.children)
 
+    def lower_jax(self, lowering, *values):
+        total = values[0] + values[1] if len(values) > 1 else +values[0]
+        for v in values[2:]:
+            total = total + v
+        return total
+
     def polynomial(self, algebra, *polys):
         return algebra.sum(polys)
 
@@ -102,6 +108,15 @@ class Mul(Node):
         if self.strong:
             return [strong_mul(g, b), strong_mul(a, g)]
         return [strong_mul(g, b), strong_mul(g, a)]
+
+    def lower_jax(self, lowering, a, b):
+        jnp = lowering.jnp
+        product = a * b
+        if not self.strong or product.dtype.kind not in "fc":
+            return product
+        zero = jnp.zeros((), product.dtype)  # as the numpy kernel: zeros where a is 0
+        return jnp.where(jnp.isnan(jnp.sum(product)), jnp.where(a == 0, zero, product),
+                         product)
 
     def polynomial(self, algebra, a, b):
         return None if self.strong else algebra.product(a, b)

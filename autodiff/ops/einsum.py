@@ -103,6 +103,11 @@ class Einsum(Node):
     def forward(self, *values):
         return run_plan(self.spec.plan, values)
 
+    def lower_jax(self, lowering, *values):
+        return lowering.jnp.einsum(self.subscripts, *values,
+                                   precision=lowering.lax.Precision.HIGHEST,
+                                   preferred_element_type=self.dtype)
+
     def kernel(self):
         return matrix_product_kernel(self.spec.plan) or self.forward
 

@@ -52,6 +52,14 @@ class Pow(Node):
                 return lambda a, b: fast(a)
         return np.power
 
+    def lower_jax(self, lowering, a, b):
+        jnp, k = lowering.jnp, constant_exponent(self)
+        if k is not None and self.children[0].dtype == self.dtype and self.dtype.kind == "f":
+            fast = {1: lambda v: v, 2: jnp.square, 0.5: jnp.sqrt, -1: jnp.reciprocal}.get(k)
+            if fast is not None:  # as the numpy kernel
+                return fast(a)
+        return jnp.power(a, b)
+
     def vjp(self, g):
         a, b = self.children
         if isinstance(b, Constant):
@@ -234,6 +242,11 @@ class Sigmoid(Node):
         z = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
 
+    def lower_jax(self, lowering, x):
+        jnp = lowering.jnp
+        z = jnp.exp(-jnp.abs(x))
+        return jnp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
     def vjp(self, g):
         return [Mul(g, Mul(self, Subtract(1, self)))]
 
@@ -247,6 +260,9 @@ class Softplus(Node):
     def forward(self, x):
         return np.logaddexp(0, x)
 
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.logaddexp(0, x)
+
     def vjp(self, g):
         return [Mul(g, Sigmoid(self.children[0]))]
 
@@ -259,6 +275,9 @@ class ReLU(Node):
 
     def forward(self, x):
         return np.maximum(x, 0)
+
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.maximum(x, 0)
 
     def vjp(self, g):
         return [Mul(g, Step(self.children[0]))]

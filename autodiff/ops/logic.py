@@ -37,6 +37,9 @@ class Where(Node):
     def kernel(self):
         return np.where
 
+    def lower_jax(self, lowering, cond, a, b):
+        return lowering.jnp.where(cond, a, b)
+
     def vjp(self, g):
         cond = self.children[0]
         return [None, Where(cond, g, 0), Where(cond, 0, g)]
@@ -89,6 +92,9 @@ class Step(Node):
     def forward(self, x):
         return (x > 0).astype(self.dtype)
 
+    def lower_jax(self, lowering, x):
+        return (x > 0).astype(self.dtype)
+
     def vjp(self, g):
         return [None]
 
@@ -115,6 +121,9 @@ class StopGradient(Node):
     def forward(self, x):
         return x
 
+    def lower_jax(self, lowering, x):
+        return x  # gradients are explicit graph nodes: nothing to stop in the program
+
     def vjp(self, g):
         return [None]
 
@@ -135,6 +144,9 @@ class Cast(Node):
         return np.dtype(self.to)
 
     def forward(self, x):
+        return x.astype(self.to)
+
+    def lower_jax(self, lowering, x):
         return x.astype(self.to)
 
     def vjp(self, g):

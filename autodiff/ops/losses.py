@@ -35,9 +35,10 @@ class SoftmaxCEWithLogits(Node):
         return logits[:-1]
 
     def forward(self, labels, logits):
-        logits = logits.astype(self.dtype, copy=False)  # integer scores: numpy's promotion
-        lse = logsumexp(logits, -1, True)
-        return np.sum(labels * (lse - logits), axis=-1)
+        return _softmax_ce(labels, logits.astype(self.dtype), np)
+
+    def lower_jax(self, lowering, labels, logits):
+        return _softmax_ce(labels, logits.astype(self.dtype), lowering.jnp)
 
     def batch(self, operands, batched, size):
         """Rows are independent: both operands get the batch axis (one by broadcasting)."""
@@ -65,7 +66,10 @@ class SigmoidCEWithLogits(Node):
         super().__init__(*as_nodes(labels, logits), name=name)
 
     def forward(self, y, z):
-        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return _sigmoid_ce(y, z, np)
+
+    def lower_jax(self, lowering, y, z):
+        return _sigmoid_ce(y, z, lowering.jnp)
 
     def vjp(self, g):
         labels, logits = self.children
@@ -84,6 +88,9 @@ class SquaredDifference(Node):
     def forward(self, a, b):
         d = a - b
         return d * d
+
+    def lower_jax(self, lowering, a, b):
+        return self.forward(a, b)
 
     def vjp(self, g):
         a, b = self.children
@@ -107,6 +114,9 @@ class FrobeniusNorm(Node):
     def forward(self, x):
         return np.sqrt(np.sum(x * x))
 
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.sqrt(lowering.jnp.sum(x * x))
+
     def vjp(self, g):
         x = self.children[0]
         return [strong_mul(g, Divide(x, self))]
@@ -116,3 +126,16 @@ class FrobeniusNorm(Node):
         x = operands[0]
         squares = ReduceSumKeepDims(Mul(x, x), tuple(range(1, x.ndim)))
         return Sqrt(Reshape(squares, (size,)))
+
+
+# --- the values, for numpy and jax.numpy (`xp`) ------------------------------------------
+
+def _softmax_ce(labels, logits, xp):
+    """sum(labels * (logsumexp(z) - z)) over the last axis."""
+    lse = logsumexp(logits, -1, True, xp)
+    return xp.sum(labels * (lse - logits), axis=-1)
+
+
+def _sigmoid_ce(y, z, xp):
+    """max(z, 0) - z*y + log1p(exp(-abs(z))): no overflow for any z."""
+    return xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))

@@ -68,6 +68,9 @@ class Mean(Reduction):
     def forward(self, x):
         return np.mean(x, axis=self.axis, keepdims=self.keepdims)
 
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.mean(x, axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
+
     def vjp(self, g):
         x = self.children[0]
         count = int(np.prod([x.shape[a] for a in self.axis], dtype=np.int64))
@@ -87,6 +90,10 @@ class ReduceMax(Reduction):
 
     def forward(self, x):
         return self.reduce(x, axis=self.axis, keepdims=self.keepdims)
+
+    def lower_jax(self, lowering, x):
+        reduce = lowering.jnp.max if self.reduce is np.max else lowering.jnp.min
+        return reduce(x, axis=self.axis, keepdims=self.keepdims)
 
     def vjp(self, g):
         x = self.children[0]
@@ -117,6 +124,9 @@ class Prod(Reduction):
 
     def forward(self, x):
         return np.prod(x, axis=self.axis, keepdims=self.keepdims)
+
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.prod(x, axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
 
     def vjp(self, g):
         x = self.children[0]
@@ -173,18 +183,22 @@ class LogSumExp(Reduction):
     def forward(self, x):
         return logsumexp(x.astype(self.dtype, copy=False), self.axis, self.keepdims)
 
+    def lower_jax(self, lowering, x):
+        return logsumexp(x.astype(self.dtype), self.axis, self.keepdims, lowering.jnp)
+
     def vjp(self, g):
         x = self.children[0]
         return [Mul(self.expand(g), Exp(Subtract(x, self.expand(self))))]
 
 
-def logsumexp(x, axis, keepdims):
-    """Stable numpy logsumexp: the max is subtracted first (and -inf rows stay -inf)."""
-    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    m = np.where(np.isfinite(m), m, 0)
+def logsumexp(x, axis, keepdims, xp=np):
+    """Stable logsumexp with array module `xp` (numpy or jax.numpy): the max is subtracted
+    first (and -inf rows stay -inf)."""
+    m = xp.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    m = xp.where(xp.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
 
 
 class Softmax(Node):
@@ -210,6 +224,9 @@ class Softmax(Node):
     def forward(self, x):
         return softmax(x.astype(self.dtype, copy=False), self.axis)
 
+    def lower_jax(self, lowering, x):
+        return softmax(x.astype(self.dtype), self.axis, lowering.jnp)
+
     def vjp(self, g):
         # s * (g - sum(g * s))
         weighted = ReduceSumKeepDims(Mul(g, self), (self.axis,))
@@ -219,8 +236,8 @@ class Softmax(Node):
         return Softmax(operands[0], self.axis + 1)
 
 
-def softmax(x, axis):
-    """Stable numpy softmax along `axis`."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
-    return e / np.sum(e, axis=axis, keepdims=True)
+def softmax(x, axis, xp=np):
+    """Stable softmax along `axis` with array module `xp` (numpy or jax.numpy)."""
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True, initial=-np.inf))
+    return e / xp.sum(e, axis=axis, keepdims=True)
 

@@ -54,6 +54,9 @@ class Reshape(ShapeOp):
     def forward(self, x):
         return x.reshape(self.shape)
 
+    def lower_jax(self, lowering, x):
+        return x.reshape(self.shape)
+
     def vjp(self, g):
         return [Reshape(g, self.children[0].shape)]
 
@@ -78,6 +81,9 @@ class ExpandDims(ShapeOp):
         return shape[:self.axis] + (1,) + shape[self.axis:]
 
     def forward(self, x):
+        return x.reshape(self.shape)
+
+    def lower_jax(self, lowering, x):
         return x.reshape(self.shape)
 
     def vjp(self, g):
@@ -107,6 +113,9 @@ class Squeeze(ShapeOp):
         return tuple(d for i, d in enumerate(shape) if i not in self.axes)
 
     def forward(self, x):
+        return x.reshape(self.shape)
+
+    def lower_jax(self, lowering, x):
         return x.reshape(self.shape)
 
     def vjp(self, g):
@@ -139,6 +148,9 @@ class BroadcastTo(ShapeOp):
     def forward(self, x):
         return np.broadcast_to(x, self.target)
 
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.broadcast_to(x, self.target)
+
     def vjp(self, g):
         return [ReduceSumToShape(g, self.children[0].shape)]
 
@@ -164,12 +176,16 @@ class ReduceSumToShape(ShapeOp):
                              f"to shape {self.target}: {self.target} does not broadcast to it")
         return self.target
 
-    def kernel(self):
+    def summed_axes(self):
+        """(axes summed keeping them, leading axes summed away)."""
         shape = self.children[0].shape
         lead = len(shape) - len(self.target)
         kept = tuple(lead + i for i, (s, t) in enumerate(zip(shape[lead:], self.target))
                      if t == 1 and s != 1)
-        lead_axes = tuple(range(lead))
+        return kept, tuple(range(lead))
+
+    def kernel(self):
+        kept, lead_axes = self.summed_axes()
 
         def sum_to_shape(x):
             if kept:
@@ -181,6 +197,14 @@ class ReduceSumToShape(ShapeOp):
 
     def forward(self, x):
         return self.kernel()(x)
+
+    def lower_jax(self, lowering, x):
+        kept, lead_axes = self.summed_axes()
+        if kept:
+            x = x.sum(axis=kept, keepdims=True, dtype=x.dtype)
+        if lead_axes:
+            x = x.sum(axis=lead_axes, dtype=x.dtype)
+        return x
 
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
@@ -212,6 +236,9 @@ class ReduceSumKeepDims(ShapeOp):
 
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=True)
+
+    def lower_jax(self, lowering, x):
+        return lowering.jnp.sum(x, axis=self.axes, keepdims=True, dtype=self.dtype)
 
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
@@ -293,6 +320,9 @@ class Slice(ShapeOp):
     def forward(self, x):
         return x[self.item]
 
+    def lower_jax(self, lowering, x):
+        return x[self.item]
+
     def vjp(self, g):
         return [ScatterAdd(g, self.item, self.children[0].shape)]
 
@@ -330,6 +360,12 @@ class ScatterAdd(ShapeOp):
         else:
             np.add.at(out, self.item, values)
         return out
+
+    def lower_jax(self, lowering, values):
+        zeros = lowering.jnp.zeros(self.target, dtype=self.dtype)
+        if _is_basic_index(self.item):
+            return zeros.at[self.item].set(values)
+        return zeros.at[self.item].add(values)
 
     def vjp(self, g):
         return [Slice(g, self.item)]
@@ -371,6 +407,9 @@ class Concat(ShapeOp):
 
     def forward(self, *values):
         return np.concatenate(values, axis=self.axis)
+
+    def lower_jax(self, lowering, *values):
+        return lowering.jnp.concatenate(values, axis=self.axis)
 
     def vjp(self, g):
         grads, start = [], 0
@@ -415,6 +454,11 @@ class Pad(ShapeOp):
         if not self.pad_width:  # a 0-d value has nothing to pad (numpy rejects width ())
             return x
         return np.pad(x, self.pad_width, constant_values=self.constant_values)
+
+    def lower_jax(self, lowering, x):
+        if not self.pad_width:
+            return x
+        return lowering.jnp.pad(x, self.pad_width, constant_values=self.constant_values)
 
     def vjp(self, g):
         index = tuple(slice(lo, lo + d) for d, (lo, _) in zip(self.children[0].shape,

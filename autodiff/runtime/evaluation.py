@@ -13,6 +13,7 @@ import hashlib
 from ..core.node import Node, Variable, Constant
 from ..core.params import freeze
 from ..core.traversal import topo_sort
+from .backends import backend_function_class
 from .function import Function
 
 #: Plans kept for graphs evaluated with `evaluate` (each keeps its graph alive).
@@ -21,7 +22,7 @@ PLAN_CACHE_SIZE = 16
 _plans = collections.OrderedDict()
 
 
-def evaluate(nodes, feed=None, simplify="auto"):
+def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     """Values of `nodes` (a node or a list of nodes) for the current Variable values.
 
     `feed` maps Variables to values used for this call only. Returns an array for a
@@ -31,6 +32,8 @@ def evaluate(nodes, feed=None, simplify="auto"):
     `simplify`: True or False, or "auto" (the default): rewrite (see `ad.function`) only
     graphs holding derivatives of derivatives, where graphs grow fast and rewriting pays;
     a first-order graph built anew each step runs as built, with no rewriting cost.
+    `backend`: "numpy" (default) or another backend of `ad.function` ("jax" compiles one
+    XLA program per graph structure, and keeps it like any plan).
     """
     outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
     if not outputs:
@@ -43,10 +46,14 @@ def evaluate(nodes, feed=None, simplify="auto"):
         if not isinstance(var, Variable):
             raise TypeError(f"evaluate: feed keys must be Variables; got {var!r}")
     order = topo_sort(outputs)
-    key = signature(order, outputs, feed, simplify, isinstance(nodes, Node))
+    key = (backend, signature(order, outputs, feed, simplify, isinstance(nodes, Node)))
     plan = _plans.get(key)
     if plan is None:
-        plan = Function(outputs, inputs=list(feed), simplify=simplify, search_schedule=False)
+        if backend == "numpy":
+            plan = Function(outputs, inputs=list(feed), simplify=simplify,
+                            search_schedule=False)
+        else:
+            plan = backend_function_class(backend)(outputs, list(feed))
         _plans[key] = plan
         if len(_plans) > PLAN_CACHE_SIZE:
             _plans.popitem(last=False)

@@ -68,6 +68,12 @@ class Checkpoint(Node):
     def forward(self, *values):
         return self._function(*values[:self.n_inputs])
 
+    def lower_jax(self, lowering, *values):
+        """The inner graph, rematerialised in the backward pass (jax.checkpoint)."""
+        captured = list(self.children[self.n_inputs:])
+        run = lowering.graph([self._inner], self._placeholders + captured)
+        return lowering.jax.checkpoint(lambda *v: run(*v)[0])(*values)
+
     def vjp(self, g):
         inputs = self.children[:self.n_inputs]
         rebuilt = self.fn(*inputs)  # recomputation: a fresh graph on the real inputs

@@ -1,0 +1,257 @@
+"""The jax backend: a graph lowered to one XLA program, compiled once per input shape.
+
+``ad.function(outputs, inputs, backend="jax")`` rewrites the graph as the numpy backend
+does, then lowers every node with its op's `lower_jax` method (a function of `jax.numpy`
+values; elementwise ops with a numpy `ufunc` lower to the `jax.numpy` function of the same
+name) into one Python function, which `jax.jit` traces and XLA compiles ahead of time.
+
+* Inputs, Variables and large constants are arguments of the program, read at each call:
+  changing a parameter never recompiles. An input of a new shape compiles once more (the
+  graph rebuilt for it, see runtime/compiled.py), and that program is kept.
+* Variables given ``updates`` live on the device between calls: their buffers are
+  donated to the program, which writes their new values in place; reading
+  ``variable.value`` copies the current value back, and setting it sends the new one at
+  the next call.
+* float64 stays float64 and float32 stays float32: everything runs inside
+  ``jax.enable_x64(True)``, a context local to the thread, so JAX's global configuration
+  is never changed. Results come back as numpy arrays (``device_arrays=True`` for jax
+  arrays).
+* ``device=`` picks a device (a jax Device, or "cpu", "gpu", "cpu:1"). ``devices=[...]``
+  with ``shard={input: axis}`` runs data-parallel: the listed inputs are split along their
+  axis across the devices, everything else is replicated, and XLA adds the cross-device
+  sums (values agree with one device up to the order of those sums).
+
+XLA on CPU flushes subnormal numbers to zero (below 2.2e-308 in float64), where numpy
+keeps them.
+"""
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..core.node import Constant, Node, Variable
+from ..core.traversal import topo_sort
+from ..rewrite import rewrite_for_evaluation
+from ..runtime.compiled import CompiledFunction
+
+#: Constants larger than this (elements) are program arguments, not literals in the code.
+LARGE_CONSTANT = 4096
+
+
+class Lowering:
+    """What an op's `lower_jax(lowering, *values)` receives: `jnp`, `lax`, `jax`, and
+    `graph` to lower an inner graph (a checkpoint's) to a function of its inputs."""
+
+    jnp = jnp
+    lax = lax
+    jax = jax
+
+    @staticmethod
+    def graph(outputs, inputs):
+        """A function of jax values for `inputs` (leaf nodes) computing `outputs`."""
+        return lower_graph(outputs, inputs)
+
+
+LOWERING = Lowering()
+
+
+def lower_graph(outputs, inputs, arguments=()):
+    """A function ``run(*values) -> [output values]`` of jax values for `inputs` then
+    `arguments` (more leaves given at call time), computing `outputs`; other Constants
+    become literals. Raises NotImplementedError naming an op without a jax lowering."""
+    order = topo_sort(outputs)
+    given = [id(n) for n in list(inputs) + list(arguments)]
+    plan = []  # (node, child ids) for the ops, in order; checked before any tracing
+    for node in order:
+        if id(node) in given:
+            continue
+        if not node.children:
+            if not isinstance(node, Constant):
+                raise ValueError(f"jax backend: {node!r} is a leaf the program is not given "
+                                 f"(list it in inputs)")
+            continue
+        if type(node).lower_jax is Node.lower_jax and node.ufunc is None:
+            raise NotImplementedError(
+                f"{type(node).__name__} has no jax lowering: give the op class a method "
+                f"lower_jax(self, lowering, *values) returning the value from jax arrays "
+                f"(lowering.jnp is jax.numpy); see the README, 'Adding an op'")
+        plan.append((node, [id(c) for c in node.children]))
+    literals = [(id(n), n) for n in order if isinstance(n, Constant) and id(n) not in given]
+
+    def run(*values):
+        env = dict(zip(given, values))
+        for key, constant in literals:
+            env[key] = jnp.asarray(constant.value)
+        for node, children in plan:
+            value = node.lower_jax(LOWERING, *[env[c] for c in children])
+            if value.dtype != node.dtype:  # jax's promotion can differ for mixed operands
+                value = value.astype(node.dtype)
+            env[id(node)] = value
+        return [env[id(o)] for o in outputs]
+    return run
+
+
+def resolve_device(device):
+    """A jax Device from a Device, "cpu", "gpu" or "cpu:1" (platform and index)."""
+    if device is None or not isinstance(device, str):
+        return device
+    platform, _, index = device.partition(":")
+    try:
+        return jax.devices(platform)[int(index or 0)]
+    except (RuntimeError, IndexError) as err:
+        raise ValueError(f"jax backend: no device {device!r} ({err})") from None
+
+
+class Function(CompiledFunction):
+    """A graph compiled to one XLA program (see the module docstring).
+
+    Options: `device`, `devices` and `shard` (placement), `device_arrays` (return jax
+    arrays), `fast_math` (as for ``ad.function``).
+    """
+
+    def __init__(self, outputs, inputs=(), updates=None, fast_math=False, device=None,
+                 devices=None, shard=None, device_arrays=False):
+        super().__init__(outputs, inputs, updates, fast_math=fast_math, device=device,
+                         devices=devices, shard=shard, device_arrays=device_arrays)
+
+    # --- compiling -----------------------------------------------------------------------
+    def _compile(self, nodes):
+        options = self._options
+        self.nodes_as_given = topo_sort(nodes)
+        graph = rewrite_for_evaluation(nodes, options["fast_math"])
+        order = topo_sort(graph)
+        updated = [var for var, _ in self.updates]
+        inputs = set(map(id, self.inputs))
+        leaves = [n for n in order if not n.children]
+        self.state_vars = updated  # donated: their new values are outputs
+        self.param_vars = [n for n in leaves if isinstance(n, Variable)
+                           and id(n) not in inputs and all(n is not v for v in updated)]
+        self.large_constants = [n for n in leaves if isinstance(n, Constant)
+                                and n.size > LARGE_CONSTANT]
+        # a Variable both read and updated appears in the state only
+        run = lower_graph(graph, self.inputs, self.state_vars + self.param_vars
+                          + self.large_constants)
+
+        def program(inputs, state, params, constants):
+            return tuple(run(*inputs, *state, *params, *constants))
+
+        self._place(options)
+        abstract = self._abstract_arguments()
+        start = time.perf_counter()
+        with jax.enable_x64(True):
+            jitted = jax.jit(program, donate_argnums=(1,), keep_unused=True,
+                             in_shardings=self._in_shardings, out_shardings=self._out_sharding)
+            self._program = jitted.lower(*abstract).compile()
+        self.compile_seconds = time.perf_counter() - start
+        self._device_state = None  # the updated Variables' current values, on the device
+        self._constants = None
+        self._version = 0
+
+    def _place(self, options):
+        """Shardings for the program's arguments and results."""
+        devices = options["devices"]
+        shard = options["shard"] or {}
+        if devices is None:
+            device = resolve_device(options["device"]) or jax.devices()[0]
+            devices = [device]
+        elif options["device"] is not None:
+            raise ValueError("jax backend: give either device= or devices=, not both")
+        devices = [resolve_device(d) for d in devices]
+        for var, axis in shard.items():
+            if all(var is not v for v in self.inputs):
+                raise ValueError(f"jax backend: shard names {var!r}, which is not an input")
+            if not 0 <= axis < var.ndim or var.shape[axis] % len(devices):
+                raise ValueError(f"jax backend: cannot split {var.describe()} along axis "
+                                 f"{axis} across {len(devices)} devices")
+        self._mesh = Mesh(np.array(devices), ("data",))
+        replicated = NamedSharding(self._mesh, PartitionSpec())
+
+        def split(var):
+            axis = next((a for v, a in shard.items() if v is var), None)
+            if axis is None:
+                return replicated
+            spec = [None] * var.ndim
+            spec[axis] = "data"
+            return NamedSharding(self._mesh, PartitionSpec(*spec))
+
+        self._input_shardings = [split(v) for v in self.inputs]
+        self._replicated = replicated
+        self._in_shardings = (tuple(self._input_shardings),
+                              tuple(replicated for _ in self.state_vars),
+                              tuple(replicated for _ in self.param_vars),
+                              tuple(replicated for _ in self.large_constants))
+        self._out_sharding = replicated
+
+    def _abstract_arguments(self):
+        def spec(node):
+            return jax.ShapeDtypeStruct(node.shape, node.dtype)
+        return (tuple(spec(v) for v in self.inputs), tuple(spec(v) for v in self.state_vars),
+                tuple(spec(v) for v in self.param_vars),
+                tuple(spec(c) for c in self.large_constants))
+
+    # --- running -------------------------------------------------------------------------
+    def _run(self, values):
+        with jax.enable_x64(True):
+            arguments = self._arguments(values, self.param_vars, self.large_constants)
+            results = self._program(*arguments)
+        n = len(self.requested)
+        outputs, new_state = list(results[:n]), list(results[n:])
+        self._take_state(new_state)
+        if self._options["device_arrays"]:
+            return outputs + new_state
+        return [np.array(o) for o in outputs] + new_state
+
+    def _arguments(self, values, params, constants):
+        put = jax.device_put
+        inputs = tuple(put(np.asarray(v, dtype=var.dtype), s)
+                       for v, var, s in zip(values, self.inputs, self._input_shardings))
+        state = tuple(self._current_state())
+        params = tuple(put(np.asarray(p.value), self._replicated) for p in params)
+        if self._constants is None:
+            self._constants = tuple(put(c.value, self._replicated) for c in constants)
+        return inputs, state, params, self._constants
+
+    def _current_state(self):
+        """Device values of the updated Variables: kept from the last call, or sent."""
+        current = []
+        for k, var in enumerate(self.state_vars):
+            if var._holder is self and self._device_state is not None:
+                current.append(self._device_state[k])
+            else:
+                current.append(jax.device_put(np.asarray(var.value, dtype=var.dtype),
+                                              self._replicated))
+        return current
+
+    def _take_state(self, new_state):
+        self._device_state = new_state
+        self._version += 1
+
+    def _assign(self, variable, value):
+        # the value stays on the device; the Variable reads it back when asked (`sync`)
+        variable._holder = self
+        variable._synced_version = None
+
+    def sync(self, variable):
+        """Copy `variable`'s current value from the device (once per call)."""
+        if getattr(variable, "_synced_version", None) == self._version:
+            return
+        k = next(i for i, v in enumerate(self.state_vars) if v is variable)
+        with jax.enable_x64(True):
+            variable._value = np.array(self._device_state[k])
+        variable._synced_version = self._version
+
+    def rebind(self, nodes, values):
+        """Run on another graph of the same structure (`nodes`: its topological order):
+        its Variables' values are read instead of this graph's (see ad.evaluate)."""
+        position = {id(n): i for i, n in enumerate(self.nodes_as_given)}
+        params = [nodes[position[id(p)]] for p in self.param_vars]
+        constants = [nodes[position[id(c)]] for c in self.large_constants]
+        with jax.enable_x64(True):
+            arguments = self._arguments(values, params, constants)
+            arguments = arguments[:3] + (tuple(jax.device_put(c.value, self._replicated)
+                                               for c in constants),)
+            results = self._program(*arguments)
+        return [np.array(o) for o in results[:len(self.requested)]]
