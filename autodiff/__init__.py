@@ -16,7 +16,8 @@ from .ops import __all__ as _op_classes
 from .ops.functions import *  # noqa: F401,F403  (the numpy-style functions)
 from .ops.functions import __all__ as _functions
 from .runtime import evaluate, function, Function, EvaluationError
-from .transforms import grad, jvp, derivative, jacobian, hessian, hvp, checkpoint, Checkpoint
+from .transforms import (grad, jvp, derivative, jacobian, hessian, hvp, checkpoint, Checkpoint,
+                         scan, Scan)
 from .rewrite import simplify
 from .testing import check_grad, GradientCheckError
 from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
@@ -31,6 +32,7 @@ __all__ = [
     "topo_sort", "graph_size", "scope",
     # derivatives and rewriting
     "grad", "jvp", "derivative", "jacobian", "hessian", "hvp", "checkpoint", "Checkpoint",
+    "scan", "Scan",
     "simplify", "check_grad", "GradientCheckError",
     # pictures and text
     "to_dot", "plot_comp_graph", "pretty", "print_graph", "GraphTooLargeError",

@@ -86,18 +86,22 @@ def _warn_if_large(grads, y):
 def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
     """Map each node of `wrt` reached from `y` to its cotangent node.
 
-    With `stop_at_wrt`, the nodes of `wrt` are treated as leaves (partial derivatives:
-    nothing flows through them to their own inputs), as a derivative rule needs. `order`:
-    ``topo_sort([y])`` when the caller has it already.
+    `y` and `seed` may be lists (several outputs with their cotangents, propagated in one
+    pass). With `stop_at_wrt`, the nodes of `wrt` are treated as leaves (partial
+    derivatives: nothing flows through them to their own inputs), as a derivative rule
+    needs. `order`: ``topo_sort([y])`` when the caller has it already.
     """
+    ys, seeds = (list(y), list(seed)) if isinstance(y, (list, tuple)) else ([y], [seed])
     if order is None:
-        order = topo_sort([y], leaves=wrt if stop_at_wrt else ())
+        order = topo_sort(ys, leaves=wrt if stop_at_wrt else ())
     on_path = set(map(id, wrt))
     for node in order:  # children come first, so one pass finds every node reaching wrt
         if any(id(c) in on_path for c in node.children):
             on_path.add(id(node))
     wanted = set(map(id, wrt))
-    pending = {id(y): [seed]}
+    pending = {}
+    for out, s in zip(ys, seeds):
+        pending.setdefault(id(out), []).append(s)
     result = {}
     for node in reversed(order):
         terms = pending.pop(id(node), None)
