@@ -449,8 +449,10 @@ class _Folder:
 
         keyed = [key(item) for item in items]
         single = {id(item[1]) for item in items if item[0] == "node"}
+        # a third of the budget: a chain of bands reads best short (they are big boxes)
+        target = max(self.budget // 3, 2)
         width = 1
-        while len({(d, lv // width) for d, lv, _ in keyed}) > self.budget:
+        while len({(d, lv // width) for d, lv, _ in keyed}) > target:
             width *= 2
         bands = collections.defaultdict(list)
         for derivative, lv, nodes in keyed:
@@ -475,11 +477,20 @@ class _Folder:
 
 
 def _levels(order):
-    """id(node) -> longest path from a leaf, within `order`."""
+    """id(node) -> longest path from a leaf, within `order`; a leaf sits just below its
+    first use, so that constants fall into the band of the ops that use them."""
     level = {}
     for node in order:
         level[id(node)] = 1 + max((level[id(c)] for c in node.children if id(c) in level),
                                   default=-1)
+    first_use = {}
+    for node in order:
+        for child in node.children:
+            if not child.children and id(child) in level:
+                first_use[id(child)] = min(first_use.get(id(child), level[id(node)]),
+                                           level[id(node)])
+    for key, use in first_use.items():
+        level[key] = use - 1
     return level
 
 
