@@ -343,12 +343,24 @@ def test_plot_graphs_example_writes_pictures(tmp_path):
 def test_plot_graphs_example_has_help_and_uses_its_own_package(tmp_path):
     out = _run_example("--help", cwd=tmp_path)
     assert "--quick" in out and "--out" in out
+    import os
     import pathlib
     import subprocess
     import sys
     root = pathlib.Path(__file__).resolve().parent.parent
+    # run from elsewhere, without PYTHONPATH: the package imported is the one beside the
+    # example, whichever autodiff is installed
+    probe = ("import runpy, sys\n"
+             "sys.argv = [sys.argv[1], '--help']\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print(sys.modules['autodiff'].__file__)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for script in sorted((root / "examples").glob("*.py")):
+        done = subprocess.run([sys.executable, "-c", probe, str(script)], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, check=True)
+        assert done.stdout.strip().splitlines()[-1] == str(root / "autodiff" / "__init__.py")
     for script in sorted((root / "examples").glob("*.py")):
         text = script.read_text()
-        assert "_ROOT" in text and "sys.path.insert(0, _ROOT)" in text, script.name
         guard = text.index("sys.path.insert(0, _ROOT)")
-        assert guard < text.index("import autodiff"), script.name
+        assert guard < text.index("\nimport autodiff"), script.name

@@ -17,7 +17,7 @@ INLINE_MAX_NODES = 60
 TIME_LIMIT = 2.0
 #: Graphs with more nodes than this are not drawn inline at all: folding them is linear,
 #: but a notebook echoes every node it displays, so the display stays cheap.
-MAX_INLINE_GRAPH = 50_000
+MAX_INLINE_GRAPH = 20_000
 #: Below this many seconds left, `dot` is not even started.
 _MIN_RENDER_TIME = 0.1
 
