@@ -6,7 +6,7 @@ how big the pictures come out.
     python benchmarks/pictures.py --draw-all --timeout 300  # every node drawn (no summary)
     PYTHONPATH=/path/to/other/checkout python benchmarks/pictures.py --draw-all
 
-Prints one row per graph: its nodes, the boxes drawn (node statements in the dot
+Prints one row per graph: its nodes, the boxes drawn (distinct node ids in the dot
 source), the median seconds of `plot_comp_graph` to PNG (building the dot source,
 running `dot`, writing the file) with the range over runs, the pixel size and the file
 size. Each run is a fresh process, so a `dot` that runs past `--timeout` is killed with
@@ -73,7 +73,7 @@ def measure_one(name, folder, draw_all):
     with open(path, "rb") as handle:
         width, height = struct.unpack(">II", handle.read(24)[16:24])
     return dict(nodes=ad.graph_size(nodes),
-                boxes=len(re.findall(r"^\s*(?:n\d+|scope_\w+|band_\w+) \[", source, re.M)),
+                boxes=len(set(re.findall(r"^\s*(n\d+|scope_\w+|band_\w+) \[", source, re.M))),
                 seconds=seconds, width=width, height=height, bytes=os.path.getsize(path))
 
 
