@@ -41,13 +41,15 @@ MIN_ORIGIN_GROUP = 8
 MAX_PERIOD = 4
 #: A run folds when the pattern repeats at least this often (first and last kept apart).
 MIN_REPEATS = 4
+#: Added to the depth of gradient-sum groups, so that they open after every scope.
+_LATE = 1000
 
 
 class Group:
     """A module scope (or its gradient mirror) and what it holds."""
 
     __slots__ = ("key", "label", "depth", "parent", "children", "members", "size", "first",
-                 "derivative")
+                 "derivative", "origin")
 
     def __init__(self, key, label, parent):
         self.key, self.label, self.parent = key, label, parent
@@ -57,6 +59,7 @@ class Group:
         self.size = 0        # nodes in this group and all groups below it
         self.first = None    # topological index of its first node
         self.derivative = bool(label) and label.startswith("d ")
+        self.origin = False  # the gradient nodes of one forward node (see _origin_groups)
 
     def nodes(self):
         """Every node in this group and below it (no recursion: trees can be deep)."""
@@ -134,8 +137,7 @@ def _group_tree(order, folding):
     index = {id(n): i for i, n in enumerate(order)}
     path = _forward_paths(order, folding, index)
     _derivative_paths(order, path)
-    if folding:
-        _origin_groups(order, path)
+    origins = _origin_groups(order, path) if folding else set()
     root = Group((), "", None)
     for i, node in enumerate(order):
         group = root
@@ -144,6 +146,7 @@ def _group_tree(order, folding):
             if child is None:
                 child = group.children[part] = Group(group.key + (part,), part, group)
                 child.first = i
+                child.origin = part in origins
             group = child
         group.members.append(node)
         while group is not None:
@@ -194,7 +197,8 @@ def _derivative_paths(order, path):
 
 
 def _origin_groups(order, path):
-    """Gradient nodes of one forward node, when many, get a group "d <name>" of their own."""
+    """Gradient nodes of one forward node, when many, get a group "d <name>" of their own;
+    returns the names of those groups."""
     by_origin = collections.Counter(id(n.derivative_of) for n in order
                                     if n.derivative_of is not None)
     names = {}
@@ -204,6 +208,7 @@ def _origin_groups(order, path):
             if id(origin) not in names:
                 names[id(origin)] = "d " + describe(origin)
             path[id(node)] = path[id(node)] + (names[id(origin)],)
+    return set(names.values())
 
 
 def describe(node):
@@ -354,6 +359,10 @@ class _Folder:
             total += cost
             if kind == "run":
                 self._show_whole(thing)
+            elif kind == "origins":
+                for group in thing:
+                    self.opened.add(id(group))
+                    self._push(heap, depth + 1, group)
             else:
                 self.opened.add(id(thing))
                 self._push(heap, depth + 1, thing)
@@ -362,7 +371,10 @@ class _Folder:
     def _push(self, heap, depth, group):
         """Queue what may open inside the now-open `group`."""
         for cost, item in self._candidates(group):
-            heapq.heappush(heap, (depth, cost, next(self._tie), item))
+            # gradient sums of shared weights open last: long chains of "+" that tell
+            # less than the layers they would crowd out
+            late = _LATE if item[0] == "origins" else 0
+            heapq.heappush(heap, (depth + late, cost, next(self._tie), item))
 
     def _show_whole(self, run):
         """Draw every node of `run`: its groups and all groups below them open."""
@@ -397,9 +409,12 @@ class _Folder:
 
     def _candidates(self, group):
         """(cost, item) for what may open next inside the now-open `group`."""
-        found = []
+        found, origins = [], []
         for item in self._items(group):
-            if isinstance(item, Group):
+            if isinstance(item, Group) and item.origin:
+                if self._may_open(item):
+                    origins.append(item)
+            elif isinstance(item, Group):
                 if self._may_open(item):
                     found.append((self._open_cost(item), ("group", item)))
             else:
@@ -407,6 +422,8 @@ class _Folder:
                 # would spend the budget on many half-drawn copies of one pattern
                 if self.max_open_depth is None:
                     found.append((sum(g.size for g in item) - 1, ("run", item)))
+        if origins:  # all or none, so that sibling weights look alike
+            found.append((sum(self._open_cost(g) for g in origins), ("origins", origins)))
         return found
 
     # --- the result ------------------------------------------------------------------------
