@@ -97,6 +97,7 @@ def run_child(name, folder, draw_all, timeout):
 
 
 def main():
+    """Parse the options; measure each graph in fresh processes and print the table."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graphs", default=DEFAULT,

@@ -141,7 +141,7 @@ def _group_tree(order, folding):
     root = Group((), "", None)
     for i, node in enumerate(order):
         group = root
-        for depth, part in enumerate(path[id(node)]):
+        for part in path[id(node)]:
             child = group.children.get(part)
             if child is None:
                 child = group.children[part] = Group(group.key + (part,), part, group)
