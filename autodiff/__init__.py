@@ -20,7 +20,8 @@ from .transforms import (grad, jvp, derivative, jacobian, hessian, hvp, checkpoi
                          scan, Scan)
 from .rewrite import simplify
 from .testing import check_grad, GradientCheckError
-from .viz import to_dot, plot_comp_graph, pretty, print_graph, GraphTooLargeError
+from .viz import (to_dot, plot_comp_graph, pretty, format_graph, print_graph,
+                  GraphTooLargeError, RenderTimeout)
 from . import nn
 from .nn import Module
 
@@ -35,7 +36,8 @@ __all__ = [
     "scan", "Scan",
     "simplify", "check_grad", "GradientCheckError",
     # pictures and text
-    "to_dot", "plot_comp_graph", "pretty", "print_graph", "GraphTooLargeError",
+    "to_dot", "plot_comp_graph", "pretty", "format_graph", "print_graph", "GraphTooLargeError",
+    "RenderTimeout",
     # models
     "nn", "Module",
     # operations

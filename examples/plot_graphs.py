@@ -1,14 +1,20 @@
-"""Render graph pictures: an expression, its gradient graph, and a two-layer module.
+"""Render graph pictures: an expression, its gradient graph, a two-layer module, and the
+summary of a deep model's gradient (repeated layers folded into one box).
 
-Run: python examples/plot_graphs.py [--out DIR] [--format png|svg|pdf]
+Run: python examples/plot_graphs.py [--out DIR] [--format png|svg|pdf] [--quick]
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 
-import autodiff as ad
-from autodiff import nn
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isdir(os.path.join(_ROOT, "autodiff")) and _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import autodiff as ad  # noqa: E402
+from autodiff import nn  # noqa: E402
 
 
 class TwoLayer(ad.Module):
@@ -24,9 +30,12 @@ class TwoLayer(ad.Module):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="outputs", help="folder for the pictures")
     parser.add_argument("--format", default="png", choices=["png", "svg", "pdf"])
+    parser.add_argument("--quick", action="store_true",
+                        help="a 10-layer deep model instead of 40 (the summary is the same kind)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -47,6 +56,17 @@ def main():
     grads = ad.grad(loss, [model.fc1.weight])
     written.append(ad.plot_comp_graph([loss, *grads], path("two_layer_module")))
     written.append(ad.plot_comp_graph(loss, path("two_layer_collapsed"), collapse_scopes=True))
+
+    # A deep model's gradient is far too large to draw node by node: the picture folds
+    # the repeated layers into one box and says so in its caption.
+    depth = 10 if args.quick else 40
+    layers = [m for _ in range(depth) for m in (nn.Linear(16, 16, rng=rng), nn.Tanh())]
+    deep = nn.Sequential(*layers)
+    deep_loss = ad.mean(deep(ad.Variable(rng.standard_normal((8, 16)), name="batch")) ** 2)
+    deep_grads = ad.grad(deep_loss, deep.parameters())
+    written.append(ad.plot_comp_graph([deep_loss, *deep_grads], path("deep_model_summary")))
+    print(f"the deep model's gradient graph has {ad.graph_size([deep_loss, *deep_grads])} "
+          f"nodes; its picture is a summary")
     print("wrote:", *written, sep="\n  ")
 
 

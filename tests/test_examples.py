@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ["char_rnn", "demo", "higher_order_tanh", "mlp_digits", "logistic_regression",
-         "regression", "checkpointing"]
+         "regression", "checkpointing", "plot_graphs"]
 
 
 def run_example(name, *args, timeout=120):

@@ -11,12 +11,16 @@ Contract
   (pickled Python objects, which could run code when unpickled) raises ValueError before
   any of it is used, and nothing is unpickled.
 * Only numeric, boolean and string arrays are written or read; anything else raises.
+* A file that is not such an archive (truncated, corrupt, another format, an entry that
+  is not a ``.npy`` array) raises ValueError naming the path and what was expected.
 """
 import os
-import secrets
 import zipfile
+import zlib
 
 import numpy as np
+
+from ..core.files import write_atomically
 
 _KINDS = "biufcU"  # bool, ints, floats, complex, unicode strings: no Python objects
 
@@ -36,66 +40,56 @@ def save_arrays(path, arrays):
             raise TypeError(f"save_arrays: {name!r} has dtype {array.dtype}; only numeric, "
                             f"boolean and string arrays are saved (never pickled objects)")
         checked[name] = array
-    folder, base = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file
-    # (tempfile.mkstemp would make the saved model readable by its owner only).
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for name, array in checked.items():
-                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())  # the data is on disk before the name points at it
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _sync_folder(folder)
+
+    def write(handle):
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in checked.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+
+    write_atomically(path, write)
 
 
 def load_arrays(path):
     """The arrays of the ``.npz`` at `path`, as a dict name -> numpy array.
 
-    Never unpickles: a file holding pickled objects raises ValueError naming the entry.
+    Never unpickles: a file holding pickled objects raises ValueError naming the entry. A
+    truncated or corrupt file, or an archive entry that is not a ``.npy`` array, raises
+    ValueError naming the path (a missing file raises FileNotFoundError as usual).
     """
     path = os.fspath(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{path}: not a safe .npz archive ({err}); refusing to load it") from None
+    except _CORRUPT as err:
+        raise ValueError(f"{path}: not a readable .npz archive of named arrays ({_why(err)}); "
+                         f"the file may be truncated, corrupt or of another format; refusing "
+                         f"to load it") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: expected an .npz archive of named arrays, found a single "
                          f".npy array")
-    arrays = {}
     with data:
-        for name in data.files:
-            try:
-                array = data[name]
-            except ValueError as err:  # an object array: would need unpickling
-                raise ValueError(f"{path}: entry {name!r} cannot be loaded safely ({err}); "
-                                 f"refusing to load the file") from None
-            if array.dtype.kind not in _KINDS:
-                raise ValueError(f"{path}: entry {name!r} has unsupported dtype {array.dtype}")
-            arrays[name] = array
-    return arrays
+        return {name: _read_entry(path, data, name) for name in data.files}
 
 
-def _sync_folder(folder):
-    """Make the rename itself durable (POSIX); harmless to skip where unsupported."""
+# What reading a damaged archive raises: zipfile's and zlib's errors for the container,
+# EOFError and ValueError (numpy's own, and "pickled data" refusals) for an entry.
+_CORRUPT = (ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_entry(path, data, name):
+    """One checked array of the open archive `data` (read from `path`)."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        array = data[name]
+    except _CORRUPT as err:  # an object array (would need unpickling), or damaged bytes
+        raise ValueError(f"{path}: entry {name!r} cannot be loaded safely ({_why(err)}); "
+                         f"refusing to load the file") from None
+    if not isinstance(array, np.ndarray):  # numpy hands back non-.npy members as bytes
+        raise ValueError(f"{path}: entry {name!r} is not a .npy array (an .npz archive "
+                         f"holds only name.npy entries); refusing to load the file")
+    if array.dtype.kind not in _KINDS:
+        raise ValueError(f"{path}: entry {name!r} has unsupported dtype {array.dtype}")
+    return array
+
+
+def _why(err):
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

@@ -1,16 +1,14 @@
-"""Pictures (graphviz) and text views of graphs."""
-from .dot import to_dot, plot_comp_graph, GraphTooLargeError, DEFAULT_MAX_NODES
-from .text import pretty, print_graph
+"""Pictures (graphviz) and text views of graphs.
 
-__all__ = ["to_dot", "plot_comp_graph", "GraphTooLargeError", "DEFAULT_MAX_NODES", "pretty",
-           "print_graph", "notebook_bundle"]
+Entry points: `to_dot` (the `graphviz.Digraph`), `plot_comp_graph` (render to a file),
+`notebook_bundle` (a node's Jupyter display), `pretty`, `format_graph` and `print_graph`
+(text). `Node.plot_comp_graph` and `Node._repr_mimebundle_` delegate to them.
+"""
+from .dot import (to_dot, plot_comp_graph, render, gradient_label, GraphTooLargeError,
+                  RenderTimeout, DEFAULT_MAX_NODES)
+from .notebook import notebook_bundle
+from .text import pretty, format_graph, print_graph
 
-
-def notebook_bundle(node, include=None, exclude=None):
-    """Jupyter's view of a node: its graph picture (SVG), or text if it cannot be drawn."""
-    bundle = {"text/plain": repr(node)}
-    try:
-        bundle["image/svg+xml"] = to_dot(node).pipe(format="svg").decode()
-    except Exception:  # too large, or no 'dot' program: the text form stands alone
-        pass
-    return bundle
+__all__ = ["to_dot", "plot_comp_graph", "render", "gradient_label", "GraphTooLargeError",
+           "RenderTimeout", "DEFAULT_MAX_NODES", "notebook_bundle", "pretty", "format_graph",
+           "print_graph"]

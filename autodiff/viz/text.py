@@ -1,10 +1,12 @@
-"""Text views of a graph: `pretty` (infix, shared subexpressions named once) and
-`print_graph` (one node a line in topological order, for graphs too big to draw)."""
+"""Text views of a graph: `pretty` (infix, shared subexpressions named once),
+`format_graph` (one node a line in topological order, for graphs too big to draw) and
+`print_graph`, which prints that listing."""
 from ..core.node import Node, Variable, Constant
 from ..core.traversal import topo_sort
 from ..ops import arithmetic as ar, elementary as el, logic as lg
 from ..ops.einsum import Einsum
 from ..ops.einsum import MatMul, Transpose
+from .dot import as_outputs
 
 # precedence: higher binds tighter
 _CMP, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(6)
@@ -84,13 +86,14 @@ def _format(node, text):
     return f"{node.label}({', '.join(args + params)})", _ATOM
 
 
-def print_graph(nodes, file=None):
-    """Print one node a line in topological order (like a jaxpr) and return the text.
+def format_graph(nodes):
+    """The listing `print_graph` prints, as a string: one node a line in topological order
+    (like a jaxpr), then ``return`` and the output slots.
 
     ``%3 = tanh %2    # (3,) float64``: each line names the node's slot, its op, its
     inputs' slots and parameters, and its shape, dtype and name.
     """
-    outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
+    outputs = as_outputs(nodes, "format_graph")
     order = topo_sort(outputs)
     slot = {id(n): i for i, n in enumerate(order)}
     lines = []
@@ -106,6 +109,10 @@ def print_graph(nodes, file=None):
         name = f" {node.name}" if node.name else ""
         lines.append(f"%{i} = {rhs}    # {node.shape} {node.dtype}{name}")
     lines.append("return " + ", ".join(f"%{slot[id(o)]}" for o in outputs))
-    out = "\n".join(lines)
-    print(out, file=file)
-    return out
+    return "\n".join(lines)
+
+
+def print_graph(nodes, file=None):
+    """Print the listing of `format_graph` (to `file`, default stdout); returns None, so an
+    interactive session does not echo it twice."""
+    print(format_graph(nodes), file=file)

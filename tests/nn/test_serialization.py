@@ -224,3 +224,120 @@ def test_only_archives_of_plain_arrays_are_written_or_read(tmp_path):
     np.save(tmp_path / "single.npy", np.ones(3))
     with pytest.raises(ValueError, match="single"):
         nn.load_arrays(tmp_path / "single.npy")
+
+
+# --- file safety: permissions, folders, killed saves -------------------------------------
+
+@pytest.fixture
+def umask_027():
+    """A umask other than the usual 022, so that 'follows the umask' can fail visibly."""
+    old = os.umask(0o027)
+    try:
+        yield 0o027
+    finally:
+        os.umask(old)
+
+
+def test_model_file_permissions_follow_the_umask(tmp_path, umask_027):
+    path = tmp_path / "net.npz"
+    Net(0).save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o640  # 0o666 less the umask 0o027
+
+
+def test_missing_folders_are_created(tmp_path):
+    path = tmp_path / "runs" / "today" / "net.npz"
+    Net(0).save(path)
+    assert same_state(nn.load_arrays(path), Net(0).state_dict())
+
+
+# A save whose disk is slow: write_array sleeps after writing half of each array and says
+# so, so that the test can kill it in the middle of a write (not before, not after).
+SLOW_SAVER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from autodiff import nn
+
+    model = nn.Linear(300, 400, rng=0)
+    model.save(sys.argv[1])
+    print("first save done", flush=True)
+    real_write = np.lib.format.write_array
+
+    def slow_write(member, array, **kw):
+        flat = np.ascontiguousarray(array).reshape(-1)
+        np.lib.format.write_array_header_2_0(member, np.lib.format.header_data_from_array_1_0(array))
+        member.write(flat[: flat.size // 2].tobytes())
+        print("writing", flush=True)
+        time.sleep(60)
+
+    np.lib.format.write_array = slow_write
+    model.weight.value = model.weight.value + 1.0
+    model.save(sys.argv[1])
+""")
+
+
+def _temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+def test_a_save_killed_mid_write_keeps_the_previous_file_and_the_next_save_cleans_up(tmp_path):
+    path = tmp_path / "model.npz"
+    child = subprocess.Popen([sys.executable, "-c", SLOW_SAVER, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "first save done"
+        previous = path.read_bytes()
+        assert child.stdout.readline().strip() == "writing"
+        assert len(_temporaries(tmp_path)) == 1  # the half-written file of the second save
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+        child.wait()
+    assert path.read_bytes() == previous  # untouched, byte for byte
+    leftover, = _temporaries(tmp_path)
+    assert f".{child.pid}." in leftover  # named after the dead writer
+    model = nn.Linear(300, 400)
+    model.load(path)  # still a complete file
+    model.save(path)  # the next save removes the dead writer's leftover
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_a_leftover_of_a_live_writer_is_kept(tmp_path):
+    import socket
+    host = "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())
+    parent = tmp_path / f".model.npz.{host}.{os.getppid()}.0123abcd.tmp"  # alive
+    parent.write_bytes(b"being written")
+    Net(0).save(tmp_path / "model.npz")
+    assert parent.exists()
+
+
+# --- damaged or foreign files --------------------------------------------------------------
+
+def test_a_truncated_file_raises_value_error_naming_the_path(tmp_path):
+    path = tmp_path / "cut.npz"
+    Net(0).save(path)
+    data = path.read_bytes()
+    for size in [len(data) // 2, 100, 0]:
+        path.write_bytes(data[:size])
+        with pytest.raises(ValueError, match=f"{path}.*not a readable .npz archive"):
+            Net(1).load(path)
+
+
+def test_a_corrupt_entry_raises_value_error_naming_the_path(tmp_path):
+    path = tmp_path / "flipped.npz"
+    nn.save_arrays(path, {"a": np.arange(1000.0)})
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the stored array: the zip CRC no longer matches
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"{path}.*'a'"):
+        nn.load_arrays(path)
+
+
+def test_an_entry_that_is_not_a_npy_array_is_named(tmp_path):
+    import zipfile
+    path = tmp_path / "mixed.npz"
+    nn.save_arrays(path, {"a": np.ones(2)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(ValueError, match=r"mixed.npz: entry 'notes.txt' is not a .npy array"):
+        nn.load_arrays(path)
