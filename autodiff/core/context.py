@@ -11,6 +11,7 @@ import itertools
 
 _scope = contextvars.ContextVar("autodiff_scope", default=())
 _derivative_of = contextvars.ContextVar("autodiff_derivative_of", default=None)
+_needed = contextvars.ContextVar("autodiff_needed", default=None)
 
 
 #: Serial numbers of nodes, in the order they are built.
@@ -48,6 +49,28 @@ def derivative_of(node):
         yield
     finally:
         _derivative_of.reset(token)
+
+
+def enter_rule(node, needed):
+    """Start a derivative rule of `node`: what it builds is marked as the derivative of
+    `node`, and `needed` (one flag per child) says which cotangents are used. Returns what
+    `exit_rule` takes (plain calls rather than a context manager: this runs per node)."""
+    return _derivative_of.set(node), _needed.set(needed)
+
+
+def exit_rule(tokens):
+    """End the derivative rule `enter_rule` started."""
+    mark_token, needed_token = tokens
+    _needed.reset(needed_token)
+    _derivative_of.reset(mark_token)
+
+
+def cotangent_needed(k):
+    """Whether the derivative rule running now must build the cotangent of child `k`
+    (False for a child no gradient reaches, such as a constant): a rule may return None
+    for it instead of building nodes nobody reads."""
+    needed = _needed.get()
+    return needed is None or needed[k]
 
 
 @contextlib.contextmanager

@@ -108,23 +108,39 @@ class Node(metaclass=_OpType):
             cls.arity = _positional_arity(cls.forward)
 
     def __init__(self, *children, name=None, **params):
+        # Every node of every graph passes here, a thousand times a training step when the
+        # graph is rebuilt: the common cases take the short paths.
         cls = type(self)
-        if self.arity is not None and len(children) != self.arity:
+        arity = cls.arity
+        if arity is not None and len(children) != arity:
             raise TypeError(f"{cls.__name__} takes {_operand_count(cls)}, got {len(children)}"
                             + (f": {describe_operands(as_nodes(*children))}" if children else ""))
-        if params and cls.__init__ is Node.__init__:
-            raise TypeError(f"{cls.__name__} takes no parameters, got "
-                            + ", ".join(f"{k}={v!r}" for k, v in params.items()))
-        if name is not None and not isinstance(name, str):
+        if params:
+            if cls.__init__ is Node.__init__:
+                raise TypeError(f"{cls.__name__} takes no parameters, got "
+                                + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+            self.__dict__.update(params)
+        if name is not None and type(name) is not str:
             raise TypeError(f"{cls.__name__}: name must be a string, got {name!r}")
-        self.children = tuple(as_node(c) for c in children)
+        for child in children:
+            if not isinstance(child, Node):
+                children = tuple(as_node(c) for c in children)
+                break
+        self.children = children
         self.name = name
         self.params = params
-        for key, value in params.items():
-            setattr(self, key, value)
-        self.shape = tuple(map(int, self.infer_shape(*[c.shape for c in self.children])))
-        dtype = self.infer_dtype(*[c.dtype for c in self.children])
-        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        shape = self.infer_shape(*[c.shape for c in children])
+        if type(shape) is not tuple:
+            shape = tuple(map(int, shape))
+        else:
+            for d in shape:
+                if type(d) is not int:
+                    shape = tuple(map(int, shape))
+                    break
+        self.shape = shape
+        dtype = self.infer_dtype(*[c.dtype for c in children])
+        self.dtype = dtype if type(dtype) is np.dtype or isinstance(dtype, np.dtype) \
+            else np.dtype(dtype)
         context.on_node_built(self)
 
     # --- rules an op overrides -------------------------------------------------------
@@ -490,8 +506,11 @@ def as_nodes(*values):
     """Lift values to nodes with numpy's promotion of Python numbers: a bare int, float or
     bool is a *weak* operand taking the dtype numpy would give it next to the other
     operands (``x * 2`` keeps float32 and int8; ``int8 * 2.5`` is float64)."""
-    if all(isinstance(v, Node) for v in values):
-        return list(values)
+    for v in values:  # (a loop, not all(): this runs for every node built)
+        if not isinstance(v, Node):
+            break
+    else:
+        return values
     strong = [v.dtype if isinstance(v, Node) else np.asarray(v).dtype
               for v in values if not is_python_scalar(v)]
     like = np.result_type(*strong) if strong else None
@@ -500,10 +519,26 @@ def as_nodes(*values):
         if isinstance(v, Node):
             nodes.append(v)
         elif is_python_scalar(v):
-            nodes.append(Constant(v, dtype=scalar_dtype(v, like)))
+            nodes.append(_scalar_constant(v, scalar_dtype(v, like)))
         else:
             nodes.append(as_node(v))
     return nodes
+
+
+def _scalar_constant(value, dtype):
+    """The Constant of a Python number in `dtype`. Constants are immutable, so the few
+    numbers a graph uses over and over (the 1 in 1 - t**2 of every tanh's derivative)
+    are built once and shared."""
+    key = (type(value), value, dtype)
+    node = _SCALARS.get(key)
+    if node is None:
+        node = Constant(value, dtype=dtype)
+        if len(_SCALARS) < 1024:
+            _SCALARS[key] = node
+    return node
+
+
+_SCALARS = {}
 
 
 def _positional_arity(forward):

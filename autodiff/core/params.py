@@ -1,9 +1,19 @@
 """Hashable stand-ins for op parameters, so that parameters can be part of a node's key."""
 import numpy as np
 
+_PLAIN = (int, float, str, bool, type(None), np.dtype)
+
 
 def freeze(value):
     """A hashable stand-in for a parameter value (lists, dicts, slices, arrays, dtypes)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple:
+        for item in value:  # tuples of numbers (shapes, axes) are already hashable
+            if type(item) not in _PLAIN:
+                return tuple(freeze(v) for v in value)
+        return value
     if isinstance(value, dict):
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):

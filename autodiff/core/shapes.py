@@ -16,8 +16,13 @@ def describe_operands(operands):
 def broadcast_shapes(op_name, operands):
     """numpy broadcasting of the operands' shapes; ValueError naming the op otherwise."""
     shapes = [o.shape for o in operands]
-    first = shapes[0] if shapes else ()
-    if all(s == first for s in shapes):  # the common case, without numpy's overhead
+    if not shapes:
+        return ()
+    first = shapes[0]
+    for s in shapes:
+        if s != first:
+            break
+    else:  # the common case, without numpy's overhead
         return first
     try:
         return np.broadcast_shapes(*shapes)
@@ -28,6 +33,8 @@ def broadcast_shapes(op_name, operands):
 
 
 def _is_int(value):
+    if type(value) is int:  # the common case, without the abstract-class check
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
@@ -63,6 +70,12 @@ def normalize_axes(op_name, operand, axes, ndim=None):
 def shape_argument(op_name, shape, allow_minus_one=False):
     """A shape argument as a tuple of ints: an integer or a sequence of integers (numpy's
     rule); floats, strings and negative sizes are refused rather than truncated."""
+    if type(shape) is tuple:  # the common case: a shape taken from another node
+        for d in shape:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return shape
     items = (shape,) if _is_int(shape) else shape
     if isinstance(items, (str, bytes)) or not isinstance(items, (tuple, list, np.ndarray)) \
             or not all(_is_int(d) for d in items):

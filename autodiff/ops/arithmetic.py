@@ -12,6 +12,7 @@ under the `where`.
 """
 import numpy as np
 
+from ..core.context import cotangent_needed
 from ..core.node import Node, as_nodes
 
 __all__ = ["Add", "Subtract", "Mul", "Negate", "Recipr", "Divide"]
@@ -106,8 +107,10 @@ class Mul(Node):
     def vjp(self, g):
         a, b = self.children
         if self.strong:
-            return [strong_mul(g, b), strong_mul(a, g)]
-        return [strong_mul(g, b), strong_mul(g, a)]
+            return [strong_mul(g, b) if cotangent_needed(0) else None,
+                    strong_mul(a, g) if cotangent_needed(1) else None]
+        return [strong_mul(g, b) if cotangent_needed(0) else None,
+                strong_mul(g, a) if cotangent_needed(1) else None]
 
     def lower_jax(self, lowering, a, b):
         jnp = lowering.jnp
@@ -169,9 +172,8 @@ class Divide(Node):
         super().__init__(*as_nodes(a, b), name=name)
 
     def vjp(self, g):
-        a, b = self.children
-        g_over_b = strong_mul(g, Recipr(b))
-        return [g_over_b, Negate(strong_mul(g_over_b, self))]
+        g_over_b = strong_mul(g, Recipr(self.children[1]))
+        return [g_over_b, Negate(strong_mul(g_over_b, self)) if cotangent_needed(1) else None]
 
     def polynomial(self, algebra, a, b):
         return algebra.quotient(a, b)

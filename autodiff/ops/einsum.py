@@ -17,11 +17,13 @@ no other input carries (summed in k alone) come back by broadcasting; repeated l
 (``'ii->i'``) come back by multiplying with an identity matrix; squeezed broadcast axes by
 a reshape. The same node passed twice simply receives two cotangents.
 """
+import functools
 import string
 from collections import namedtuple
 
 import numpy as np
 
+from ..core.context import cotangent_needed
 from ..core.dtypes import promote
 from ..core.node import Node, Constant, as_node, as_nodes
 from ..core.shapes import describe_operands, normalize_axis
@@ -115,7 +117,8 @@ class Einsum(Node):
         return Einsum(self.op_str, *children)
 
     def vjp(self, g):
-        return [einsum_operand_cotangent(self, k, g) for k in range(len(self.children))]
+        return [einsum_operand_cotangent(self, k, g) if cotangent_needed(k) else None
+                for k in range(len(self.children))]
 
     def jvp(self, tangents):
         """Multilinear: the sum over operands of the einsum with that operand's tangent."""
@@ -193,35 +196,66 @@ def einsum_spec(op_str, operands):
 
 def einsum_operand_cotangent(node, k, g):
     """Cotangent of operand `k` of Einsum `node`, as an einsum of `g` with the others."""
-    operand = node.children[k]
-    subs = node.inputs[k]
-    unique = "".join(dict.fromkeys(subs))
-    # Squeezed broadcast axes: an operand axis of size 1 where the label is larger.
-    broadcast = {label for label, dim in zip(subs, operand.shape) if dim != node.sizes[label]}
-    wanted = "".join(label for label in unique if label not in broadcast)
-    others = [(node.inputs[i], c) for i, c in enumerate(node.children) if i != k]
-    # a label only some size-1 (broadcast) operand carries comes back by broadcasting
-    available = set(node.output).union(*[
-        {l for l, d in zip(s, c.shape) if d == node.sizes[l]} for s, c in others])
-    computed = "".join(label for label in wanted if label in available)
-    in_subs = ",".join([node.output] + [s for s, _ in others])
-    if in_subs == computed:
-        result = g
-    else:
-        result = Einsum(in_subs + "->" + computed, g, *[c for _, c in others])
-    if computed != wanted:  # labels summed in this operand alone: broadcast back
-        shape_with_ones = tuple(node.sizes[l] if l in computed else 1 for l in wanted)
-        result = BroadcastTo(Reshape(result, shape_with_ones),
-                             tuple(node.sizes[l] for l in wanted))
-    if len(unique) != len(subs):  # repeated labels: embed on the diagonal
-        result = _embed_diagonal(result, wanted, subs, node.sizes, broadcast)
-    if result.shape != operand.shape:  # put squeezed broadcast axes back
-        result = Reshape(result, operand.shape)
+    recipe = _cotangent_recipe(node.op_str, tuple(c.shape for c in node.children), k)
+    others = [c for i, c in enumerate(node.children) if i != k]
+    result = g if recipe.subscripts is None else Einsum(recipe.subscripts, g, *others)
+    if recipe.spread is not None:  # labels summed in this operand alone: broadcast back
+        shape_with_ones, target = recipe.spread
+        result = BroadcastTo(Reshape(result, shape_with_ones), target)
+    if recipe.diagonal is not None:  # repeated labels: embed on the diagonal
+        subscripts, sizes = recipe.diagonal
+        eyes = [Constant(np.eye(n, dtype=result.dtype)) for n in sizes]
+        result = Einsum(subscripts, result, *eyes)
+    if result.shape != node.children[k].shape:  # put squeezed broadcast axes back
+        result = Reshape(result, node.children[k].shape)
     return result
 
 
-def _embed_diagonal(result, wanted, subs, sizes, broadcast):
-    """Spread `result` (labels `wanted`) over an operand whose subscripts repeat labels."""
+#: How to build an operand's cotangent (see `_cotangent_recipe`).
+CotangentRecipe = namedtuple("CotangentRecipe", "subscripts spread diagonal")
+
+
+@functools.lru_cache(maxsize=4096)  # a derivative rule runs per node; the recipe per op shape
+def _cotangent_recipe(op_str, shapes, k):
+    """For operand `k` of ``Einsum(op_str)`` on operands of `shapes`: the einsum of the
+    output cotangent with the other operands (None when the cotangent is already it), the
+    reshape and broadcast back of labels summed in operand k alone, and the diagonal
+    embedding of repeated labels (None when not needed)."""
+    spec = einsum_spec(op_str, [_Shaped(s) for s in shapes])
+    sizes, subs = spec.sizes, spec.inputs[k]
+    unique = "".join(dict.fromkeys(subs))
+    # Squeezed broadcast axes: an operand axis of size 1 where the label is larger.
+    broadcast = {label for label, dim in zip(subs, shapes[k]) if dim != sizes[label]}
+    wanted = "".join(label for label in unique if label not in broadcast)
+    others = [(spec.inputs[i], shapes[i]) for i in range(len(shapes)) if i != k]
+    # a label only some size-1 (broadcast) operand carries comes back by broadcasting
+    available = set(spec.output).union(*[
+        {l for l, d in zip(s, shape) if d == sizes[l]} for s, shape in others])
+    computed = "".join(label for label in wanted if label in available)
+    in_subs = ",".join([spec.output] + [s for s, _ in others])
+    subscripts = None if in_subs == computed else in_subs + "->" + computed
+    spread = None
+    if computed != wanted:
+        spread = (tuple(sizes[l] if l in computed else 1 for l in wanted),
+                  tuple(sizes[l] for l in wanted))
+    diagonal = _diagonal_embedding(wanted, subs, sizes, broadcast) \
+        if len(unique) != len(subs) else None
+    return CotangentRecipe(subscripts, spread, diagonal)
+
+
+class _Shaped:
+    """Stands for an operand of a shape in `einsum_spec` (only `shape` is read)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def describe(self):
+        return f"<operand> {self.shape}"
+
+
+def _diagonal_embedding(wanted, subs, sizes, broadcast):
+    """(einsum subscripts, identity sizes) spreading a value with labels `wanted` over an
+    operand whose subscripts repeat labels, through identity matrices."""
     fresh = iter(l for l in LETTERS if l not in subs and l not in wanted)
     target, deltas, seen = "", [], set()
     for label in subs:
@@ -234,8 +268,7 @@ def _embed_diagonal(result, wanted, subs, sizes, broadcast):
         else:
             seen.add(label)
             target += label
-    eyes = [Constant(np.eye(sizes[d[0]], dtype=result.dtype)) for d in deltas]
-    return Einsum(",".join([wanted] + deltas) + "->" + target, result, *eyes)
+    return ",".join([wanted] + deltas) + "->" + target, tuple(sizes[d[0]] for d in deltas)
 
 
 # --- parsing ---------------------------------------------------------------------------

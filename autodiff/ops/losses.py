@@ -2,11 +2,12 @@
 import numpy as np
 
 from ..core.dtypes import float_result, sum_dtype
-from ..core.node import Node, as_nodes
+from ..core.context import cotangent_needed
+from ..core.node import Constant, Node, as_nodes
 from .arithmetic import Divide, Mul, Negate, Subtract, strong_mul
 from .elementary import Sigmoid, Sqrt
 from .reductions import LogSumExp, Softmax, logsumexp
-from .shape_ops import BroadcastTo, ReduceSumKeepDims, Reshape
+from .shape_ops import BroadcastTo, ExpandDims, ReduceSumKeepDims, Reshape
 
 __all__ = ["SoftmaxCEWithLogits", "SigmoidCEWithLogits", "SquaredDifference", "FrobeniusNorm"]
 
@@ -48,11 +49,20 @@ class SoftmaxCEWithLogits(Node):
 
     def vjp(self, g):
         labels, logits = self.children
-        g_row = Reshape(g, g.shape + (1,))
-        log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
-        total = ReduceSumKeepDims(labels, (labels.ndim - 1,))
-        return [Negate(Mul(g_row, log_probs)),
-                Mul(g_row, Subtract(Mul(Softmax(logits, axis=-1), total), labels))]
+        g_row = ExpandDims(g, -1)
+        parts = [None, None]
+        if cotangent_needed(0):
+            log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
+            parts[0] = Negate(Mul(g_row, log_probs))
+        if cotangent_needed(1):
+            probs = Softmax(logits, axis=-1)
+            if isinstance(labels, Constant):  # one-hot rows or distributions: sums known now
+                total = labels.value.sum(axis=-1, keepdims=True)
+                weighted = probs if np.all(total == 1) else Mul(probs, total)
+            else:
+                weighted = Mul(probs, ReduceSumKeepDims(labels, (labels.ndim - 1,)))
+            parts[1] = Mul(g_row, Subtract(weighted, labels))
+        return parts
 
 
 class SigmoidCEWithLogits(Node):
@@ -73,7 +83,8 @@ class SigmoidCEWithLogits(Node):
 
     def vjp(self, g):
         labels, logits = self.children
-        return [Negate(Mul(g, logits)), Mul(g, Subtract(Sigmoid(logits), labels))]
+        return [Negate(Mul(g, logits)) if cotangent_needed(0) else None,
+                Mul(g, Subtract(Sigmoid(logits), labels)) if cotangent_needed(1) else None]
 
 
 class SquaredDifference(Node):

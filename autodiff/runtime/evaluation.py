@@ -81,8 +81,9 @@ def signature(order, outputs, feed, simplify, single):
             parts.append((Constant, node.shape, node.dtype.str, mark))
             constants.append(node)
         else:
-            parts.append((type(node), freeze(node.params) if node.params else (),
-                          tuple(position[id(c)] for c in node.children), mark))
+            params = node.params
+            parts.append((type(node), freeze(params) if params else (),
+                          tuple([position[id(c)] for c in node.children]), mark))
     rewritten = simplify is True or (simplify == "auto" and higher_order)
     values = tuple(_value_key(c) for c in constants) if rewritten else ()
     return (tuple(parts), values, tuple(position[id(o)] for o in outputs),

@@ -114,7 +114,8 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
                 continue
         if not node.children or not node.differentiable:
             continue
-        with context.derivative_of(node):
+        tokens = context.enter_rule(node, tuple(id(c) in on_path for c in node.children))
+        try:
             parts = node.vjp(g)
             if len(parts) != len(node.children):
                 raise ValueError(f"{type(node).__name__}.vjp returned {len(parts)} cotangents "
@@ -123,6 +124,8 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
                 if part is None or id(child) not in on_path:
                     continue
                 pending.setdefault(id(child), []).append(fit_to_shape(part, child, node))
+        finally:
+            context.exit_rule(tokens)
     return result
 
 
