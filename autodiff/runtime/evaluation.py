@@ -64,6 +64,32 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     return values[0] if isinstance(nodes, Node) else values
 
 
+_bodies = collections.OrderedDict()
+
+
+def compiled_body(outputs, inputs):
+    """A `Function` computing `outputs` from `inputs` (Variables: every Variable they read),
+    shared by graphs of the same structure: the body of a loop or of a checkpointed block,
+    built again whenever its graph is (a rebuilt step, a thousand checkpointed cells)
+    without planning again. Called with values for `inputs`, so nothing is read from the
+    graph it was planned on but its constants, which are part of the structure."""
+    single = isinstance(outputs, Node)
+    listed = [outputs] if single else list(outputs)
+    order = topo_sort(listed)
+    given = set(map(id, inputs))
+    if any(isinstance(n, Variable) and id(n) not in given for n in order):
+        return Function(outputs, inputs=inputs)  # it reads other Variables: not shareable
+    key = signature(order, listed, inputs, True, single)
+    function = _bodies.get(key)
+    if function is None:
+        function = _bodies[key] = Function(outputs, inputs=inputs)
+        if len(_bodies) > PLAN_CACHE_SIZE * 4:
+            _bodies.popitem(last=False)
+    else:
+        _bodies.move_to_end(key)
+    return function
+
+
 def signature(order, outputs, feed, simplify, single):
     """A hashable description of everything a plan depends on (see module docstring)."""
     position = {}
@@ -99,3 +125,4 @@ def _value_key(constant):
 def clear_plan_cache():
     """Forget every cached plan (they are rebuilt on demand)."""
     _plans.clear()
+    _bodies.clear()

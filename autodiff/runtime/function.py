@@ -103,8 +103,11 @@ class Function(CompiledFunction):
             live -= sum(held.pop(f, 0) for f in free)
         return peak
 
-    def _run(self, values):
-        buf, stored = self._load(values, self.original_nodes)
+    def _run(self, values, prepared=False):
+        """The values of the compiled nodes. `prepared`: `values` are arrays of the input
+        Variables' shapes and dtypes that kernels may not write into (a loop's inner
+        function, called many times on values checked once by its caller)."""
+        buf, stored = self._load(values, self.original_nodes, prepared)
         with np.errstate(all="ignore"):  # inf and NaN are values here, not warnings
             if self._compiled is None and self._called:  # a second call: worth compiling
                 self._compiled = compile_steps(self.steps, self.output_slots)
@@ -131,16 +134,16 @@ class Function(CompiledFunction):
         with np.errstate(all="ignore"):
             return self._owned(self._run_steps(buf, steps), stored)
 
-    def _load(self, values, nodes):
+    def _load(self, values, nodes, prepared=False):
         """The buffer with the leaves' values as read-only views, and the ids of those
         arrays (an output that is one of them is copied)."""
         buf = [None] * self.size
         for s, how, what in self.leaves:
             if how == "input":
-                var = self.inputs[what]
-                buf[s] = _read_only(_as_value(var, values[what]))
+                value = values[what]
+                buf[s] = value if prepared else read_only(_as_value(self.inputs[what], value))
             elif how == "node":
-                buf[s] = _read_only(nodes[what].value)
+                buf[s] = read_only(nodes[what].value)
             else:
                 buf[s] = what
         stored = {id(buf[s]) for s, _, _ in self.leaves}
@@ -192,7 +195,7 @@ def _as_value(var, value):
     return array.astype(var.dtype, copy=False)
 
 
-def _read_only(array):
+def read_only(array):
     """A read-only view of `array`: kernels can read it but never write into it."""
     view = array.view()
     view.flags.writeable = False

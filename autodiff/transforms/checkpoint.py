@@ -22,7 +22,7 @@ from ..core.node import Node, Variable, as_node
 from ..core.traversal import topo_sort
 from ..ops.functions import concatenate, reshape
 from ..ops.logic import Cast
-from ..runtime.function import Function
+from ..runtime.evaluation import compiled_body
 from .grad import backpropagate
 
 
@@ -48,7 +48,8 @@ class Checkpoint(Node):
                     if isinstance(n, Variable) and all(n is not p for p in placeholders)]
         self._inner = inner
         self._placeholders = placeholders
-        self._function = Function(inner, inputs=placeholders)
+        # the captured Variables are inputs too: cells of one structure share one plan
+        self._function = compiled_body(inner, placeholders + captured)
         super().__init__(*inputs, *captured, name=name or getattr(fn, "__name__", None),
                          fn=fn, n_inputs=len(inputs))
 
@@ -66,7 +67,7 @@ class Checkpoint(Node):
         return Checkpoint(self.fn, *children[:self.n_inputs], name=self.name)
 
     def forward(self, *values):
-        return self._function(*values[:self.n_inputs])
+        return self._function(*values)
 
     def lower_jax(self, lowering, *values):
         """The inner graph, rematerialised in the backward pass (jax.checkpoint)."""

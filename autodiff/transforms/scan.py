@@ -30,7 +30,8 @@ from ..core.traversal import topo_sort
 from ..ops.functions import reshape, zeros_like
 from ..ops.logic import Cast
 from ..ops.shape_ops import Slice
-from ..runtime.function import Function
+from ..runtime.evaluation import compiled_body
+from ..runtime.function import read_only
 from .grad import backpropagate
 
 
@@ -84,7 +85,7 @@ def trace_body(fn, carry_nodes, carry_form, x_nodes, x_form):
     outputs = _replace(outputs, invariants, inv_places)
     places = places + inv_places
     body = Body(outputs, places, len(carry_nodes), len(x_nodes), len(y_nodes), y_form,
-                _name(fn), Function(outputs, inputs=places))
+                _name(fn), compiled_body(outputs, places))
     return body, invariants
 
 
@@ -116,9 +117,13 @@ class Scan(Node):
 
     # --- the loop ----------------------------------------------------------------------
     def forward(self, *values):
+        # the body runs once a step on values checked here once (read-only views of what
+        # the loop reads; carries it computes itself)
+        values = [read_only(np.asarray(v)) for v in values]
         carry = list(values[:self.n_carry])
         xs = values[self.n_carry:self.n_carry + self.n_x]
         invariants = values[self.n_carry + self.n_x:]
+        run = self.body.function._run
         ys = [np.empty(shape, dtype)
               for shape, dtype in self.layout[self.n_carry:self.n_carry + self.n_ys]]
         states = [np.empty((self.length,) + np.shape(c), np.asarray(c).dtype) for c in carry]
@@ -126,7 +131,7 @@ class Scan(Node):
         for t in steps:
             for state, c in zip(states, carry):
                 state[t] = c
-            out = self.body.function(*carry, *[x[t] for x in xs], *invariants)
+            out = run([*carry, *[x[t] for x in xs], *invariants], prepared=True)
             carry = out[:self.n_carry]
             for y, value in zip(ys, out[self.n_carry:]):
                 y[t] = value
