@@ -10,6 +10,7 @@ changing anything, and training resumes exactly.
 import numpy as np
 
 from ..core.node import Variable
+from ..ops.functions import equal, maximum, sqrt, where
 
 
 class Optimizer:
@@ -76,6 +77,10 @@ class Optimizer:
                                  f"{g.shape}, parameter {p.describe()} has shape {p.shape}")
             if np.may_share_memory(g, p.value):  # the parameter changes in place below
                 g = g.copy()
+            if any(isinstance(v, Variable) for v in self.state[i].values()):
+                raise RuntimeError(f"{type(self).__name__}.step: this optimiser's state is "
+                                   f"updated by a compiled function (opt.updates); step "
+                                   f"through that function, or make a new optimiser")
             work.append((p.value, g.astype(p.dtype, copy=False), self.state[i]))
         for param, grad, state in work:
             self.update(param, grad, state)
@@ -85,6 +90,57 @@ class Optimizer:
         dict of this parameter's buffers and step count); subclasses define it."""
         raise NotImplementedError
 
+    # --- the same step as graph nodes ---------------------------------------------------
+    def updates(self, grads):
+        """The optimiser's step as graph nodes: ``{parameter: its new value, state Variable:
+        its new value}`` for ``ad.function(..., updates=opt.updates(grads))``, so that the
+        forward pass, the gradients and the update run as one call (on the jax backend, one
+        program with the parameters kept on the device).
+
+        `grads` are gradient nodes (or None), one per parameter. The optimiser's buffers
+        and step counts become Variables updated by that function; its `state_dict` reads
+        them, and `step` is then refused (one optimiser, one way of stepping).
+        """
+        grads = list(grads)
+        if len(grads) != len(self.params):
+            raise ValueError(f"{type(self).__name__}.updates: got {len(grads)} gradients for "
+                             f"{len(self.params)} parameters")
+        result = {}
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
+                continue
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.updates: gradient {i} has shape "
+                                 f"{g.shape}, parameter {p.describe()} has shape {p.shape}")
+            state = self._graph_state(i)
+            new_param, new_state = self.update_graph(p, g, state)
+            result[p] = new_param
+            result.update({state[name]: value for name, value in new_state.items()})
+        return result
+
+    def update_graph(self, param, grad, state):
+        """(new parameter node, {buffer name: new value node}) from the nodes `param` and
+        `grad` and the Variables of `state`; subclasses define it after `update`."""
+        raise NotImplementedError(f"{type(self).__name__} has no update graph")
+
+    def initial_state(self, param):
+        """{buffer name: initial array} of a parameter's state before its first step."""
+        return {}
+
+    def _graph_state(self, i):
+        """The Variables holding parameter `i`'s state for `update_graph` (made from its
+        current numpy state, or the initial one, on first use)."""
+        state = self.state[i]
+        if state and all(isinstance(v, Variable) for v in state.values()):
+            return state
+        param = self.params[i]
+        arrays = self.initial_state(param.value)
+        arrays.update({k: v for k, v in state.items() if k != "step"})
+        arrays["step"] = np.array(float(state.get("step", 0)))
+        name = param.name or f"param{i}"
+        self.state[i] = {k: Variable(v, name=f"{name}.{k}") for k, v in arrays.items()}
+        return self.state[i]
+
     # --- state -------------------------------------------------------------------------
     def state_dict(self):
         """The optimiser's state as a flat dict of numpy arrays (copies)."""
@@ -93,6 +149,8 @@ class Optimizer:
             out[f"hyper.{name}"] = np.array(getattr(self, name))
         for i, state in enumerate(self.state):
             for key, value in state.items():
+                if isinstance(value, Variable):  # state updated inside a compiled function
+                    value = int(value.value) if key == "step" else value.value
                 out[f"state.{i}.{key}"] = np.array(value, copy=True)
         return out
 
@@ -146,7 +204,14 @@ class Optimizer:
         def apply():
             for name, value in hyper.items():
                 setattr(self, name, value)
-            self.state = per_param
+            for i, loaded in enumerate(per_param):
+                held = self.state[i]
+                if held and all(isinstance(v, Variable) for v in held.values()):
+                    for key, var in held.items():  # the compiled function's Variables
+                        var.value = loaded.get(key, 0.0 if key == "step" else
+                                               self.initial_state(var.value)[key])
+                else:
+                    self.state[i] = loaded
         return apply
 
     def __repr__(self):
@@ -206,6 +271,21 @@ class SGD(Optimizer):
             grad = grad + self.momentum * buf if self.nesterov else buf
         param -= self.lr * grad
 
+    def initial_state(self, param):
+        return {"momentum_buffer": np.zeros_like(param)} if self.momentum else {}
+
+    def update_graph(self, param, grad, state):
+        new = {"step": state["step"] + 1}
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            buf = where(equal(state["step"], 0), grad,
+                        buf * self.momentum + (1 - self.dampening) * grad)
+            new["momentum_buffer"] = buf
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        return param - self.lr * grad, new
+
 
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad``: at step t, with ``g = grad + weight_decay * p``::
@@ -242,6 +322,18 @@ class Adagrad(Optimizer):
         state["sum"] += grad * grad
         std = np.sqrt(state["sum"]) + self.eps
         param -= clr * (grad / std)
+
+    def initial_state(self, param):
+        return {"sum": np.full_like(param, self.initial_accumulator_value)}
+
+    def update_graph(self, param, grad, state):
+        step = state["step"] + 1
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        clr = self.lr / (1 + (step - 1) * self.lr_decay) if self.lr_decay else self.lr
+        total = state["sum"] + grad * grad
+        std = sqrt(total) + self.eps
+        return param - clr * (grad / std), {"sum": total, "step": step}
 
 
 class RMSprop(Optimizer):
@@ -297,6 +389,33 @@ class RMSprop(Optimizer):
             param -= self.lr * buf
         else:
             param -= self.lr * (grad / avg)
+
+    def initial_state(self, param):
+        state = {"square_avg": np.zeros_like(param)}
+        if self.momentum > 0:
+            state["momentum_buffer"] = np.zeros_like(param)
+        if self.centered:
+            state["grad_avg"] = np.zeros_like(param)
+        return state
+
+    def update_graph(self, param, grad, state):
+        new = {"step": state["step"] + 1}
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        square_avg = state["square_avg"] * self.alpha + (1 - self.alpha) * (grad * grad)
+        new["square_avg"] = square_avg
+        if self.centered:
+            grad_avg = state["grad_avg"]
+            grad_avg = grad_avg + (1 - self.alpha) * (grad - grad_avg)
+            new["grad_avg"] = grad_avg
+            avg = sqrt(square_avg - grad_avg * grad_avg) + self.eps
+        else:
+            avg = sqrt(square_avg) + self.eps
+        if self.momentum > 0:
+            buf = state["momentum_buffer"] * self.momentum + grad / avg
+            new["momentum_buffer"] = buf
+            return param - self.lr * buf, new
+        return param - self.lr * (grad / avg), new
 
 
 class Adam(Optimizer):
@@ -356,6 +475,34 @@ class Adam(Optimizer):
             second = exp_avg_sq
         denom = np.sqrt(second) / correction2_sqrt + self.eps
         param -= step_size * (exp_avg / denom)
+
+    def initial_state(self, param):
+        state = {"exp_avg": np.zeros_like(param), "exp_avg_sq": np.zeros_like(param)}
+        if self.amsgrad:
+            state["max_exp_avg_sq"] = np.zeros_like(param)
+        return state
+
+    def update_graph(self, param, grad, state):
+        step = state["step"] + 1
+        new = {"step": step}
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            if self.decoupled:
+                param_in = param * (1 - self.lr * self.weight_decay)
+            else:
+                grad = grad + self.weight_decay * param
+        if not (self.weight_decay and self.decoupled):
+            param_in = param
+        exp_avg = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
+        exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * (grad * grad)
+        new.update(exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+        step_size = self.lr / (1 - beta1 ** step)
+        correction2_sqrt = sqrt(1 - beta2 ** step)
+        second = exp_avg_sq
+        if self.amsgrad:
+            second = new["max_exp_avg_sq"] = maximum(state["max_exp_avg_sq"], exp_avg_sq)
+        denom = sqrt(second) / correction2_sqrt + self.eps
+        return param_in - step_size * (exp_avg / denom), new
 
 
 class AdamW(Adam):
