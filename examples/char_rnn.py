@@ -126,22 +126,21 @@ class CharRNN(nn.Module):
         return [np.zeros(s) for s in self.state_shapes(batch)]
 
     def forward(self, inputs, state):
-        """inputs: list over time of (B, V) nodes; state: flat list of nodes.
-        Returns (logits (T, B, V), final flat state)."""
+        """inputs: (T, B, V) one-hot characters; state: flat list of state nodes.
+        Returns (logits (T, B, V), final flat state). The time loop is one `ad.scan`."""
         per = 2 if self.lstm else 1
-        states = [tuple(state[i * per:(i + 1) * per]) for i in range(len(self.cells))]
-        tops = []
-        for x in inputs:
+
+        def step(flat, x):
+            new = []
             for i, cell in enumerate(self.cells):
-                if self.lstm:
-                    states[i] = cell(x, states[i])
-                    x = states[i][0]
-                else:
-                    states[i] = (cell(x, states[i][0]),)
-                    x = states[i][0]
-            tops.append(x)
-        logits = self.head(ad.stack(tops, axis=0))
-        return logits, [node for s in states for node in s]
+                layer = flat[i * per:(i + 1) * per]
+                layer = cell(x, tuple(layer)) if self.lstm else (cell(x, layer[0]),)
+                new.extend(layer)
+                x = layer[0]
+            return tuple(new), x
+
+        final, tops = ad.scan(step, tuple(state), inputs)
+        return self.head(tops), list(final)
 
 
 def one_hot(ids, vocab_size):
@@ -157,7 +156,7 @@ def build_graph(model, seq_len, batch, with_grads=True):
     ys = ad.Variable(np.zeros((seq_len, batch), dtype=np.int64), name="targets")
     h0 = [ad.Variable(np.zeros(s), name=f"state{i}")
           for i, s in enumerate(model.state_shapes(batch))]
-    logits, final = model([xs[t] for t in range(seq_len)], h0)
+    logits, final = model(xs, h0)
     loss = nn.softmax_cross_entropy(logits, ys)
     grads = ad.grad(loss, model.parameters()) if with_grads else []
     return [xs, ys, *h0], loss, final, grads
@@ -193,22 +192,27 @@ class Trainer:
         xo = one_hot(x, model.vocab_size)
         if args.rebuild:  # dynamic style: a fresh graph from this batch's values
             states = [ad.Constant(s) for s in self.state]
-            logits, final = model([ad.Constant(xo[t]) for t in range(args.seq_len)], states)
+            logits, final = model(ad.Constant(xo), states)
             loss = nn.softmax_cross_entropy(logits, y)
             grads = ad.grad(loss, model.parameters())
-            values = ad.evaluate([loss, *final, *grads])
-        else:
+            values = ad.evaluate([loss, *final, *grads], backend=args.backend)
+            n = len(self.state)
+            grads = list(values[1 + n:])
+            if args.clip > 0:
+                grads, _ = nn.clip_grad_norm(grads, args.clip)
+            self.opt.step(grads)
+        else:  # the whole step, clipping and optimiser included, is one compiled call
             if self._compiled is None:
                 slots, loss, final, grads = build_graph(model, args.seq_len, args.batch)
-                self._compiled = ad.function([loss, *final, *grads], inputs=slots)
+                if args.clip > 0:
+                    grads, _ = nn.clip_grad_norm(grads, args.clip)
+                self._compiled = ad.function([loss, *final], inputs=slots,
+                                             updates=self.opt.updates(grads),
+                                             backend=args.backend)
             values = self._compiled(xo, y, *self.state)
         n = len(self.state)
         loss_value = float(values[0])
         self.state = [np.array(s) for s in values[1:1 + n]]
-        grads = list(values[1 + n:])
-        if args.clip > 0:
-            grads, _ = nn.clip_grad_norm(grads, args.clip)
-        self.opt.step(grads)
         self.step += 1
         return loss_value
 
@@ -221,7 +225,8 @@ class Trainer:
         streams = Streams(data, batch, args.seq_len)
         if self._val_fn is None or self._val_fn[0] != batch:
             slots, loss, final, _ = build_graph(self.model, args.seq_len, batch, False)
-            self._val_fn = (batch, ad.function([loss, *final], inputs=slots))
+            self._val_fn = (batch, ad.function([loss, *final], inputs=slots,
+                                               backend=args.backend))
         fn = self._val_fn[1]
         state = self.model.zero_state(batch)
         total = 0.0
@@ -275,7 +280,7 @@ class Trainer:
 def config_of(args):
     """The settings a checkpoint must agree on to be resumed."""
     keys = ("cell", "hidden", "layers", "seq_len", "batch", "lr", "optimizer", "clip", "seed",
-            "val_fraction", "text")
+            "val_fraction", "text")  # (not the backend: a checkpoint resumes on either)
     return {k: getattr(args, k) for k in keys}
 
 
@@ -290,7 +295,7 @@ class Sampler:
         self.x = ad.Variable(np.zeros((1, v)), name="char")
         self.h = [ad.Variable(np.zeros(s), name=f"state{i}")
                   for i, s in enumerate(model.state_shapes(1))]
-        logits, final = model([self.x], self.h)
+        logits, final = model(ad.expand_dims(self.x, 0), self.h)
         self.fn = ad.function([logits[0, 0], *final], inputs=[self.x, *self.h])
 
     def sample(self, vocab, n, prime="", temperature=1.0, rng=None):
@@ -370,6 +375,9 @@ def parse_args(argv=None):
                         "the whole validation text)")
     p.add_argument("--sample-every", type=int, default=500, help="print a sample every N steps")
     p.add_argument("--sample-len", type=int, default=200)
+    p.add_argument("--backend", choices=["numpy", "jax"], default="numpy",
+                   help="run the compiled steps with numpy (default) or as XLA programs "
+                        "through JAX (pip install jax)")
     p.add_argument("--rebuild", action="store_true",
                    help="build and differentiate a new graph every step (dynamic style)")
     p.add_argument("--checkpoint", help="save model+optimiser+training state here")

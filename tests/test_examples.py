@@ -91,6 +91,20 @@ def test_char_rnn_quick_resume_and_generate(tmp_path):
     assert text.startswith("The ") and len(text) >= 80
 
 
+def test_char_rnn_on_the_jax_backend_learns_what_numpy_does(tmp_path):
+    """The same training on both backends (the compiled step, optimiser included, as one
+    XLA program on jax) reaches the same losses and validation."""
+    histories = {}
+    for backend in ("numpy", "jax"):
+        out_dir = tmp_path / backend
+        run_example("char_rnn", "--quick", "--steps", "30", "--no-progress", "--backend",
+                    backend, "--out", str(out_dir))
+        histories[backend] = json.loads((out_dir / "char_rnn_history.json").read_text())
+    numpy_run, jax_run = histories["numpy"], histories["jax"]
+    assert numpy_run["train"] == pytest.approx(jax_run["train"], rel=1e-9)
+    assert numpy_run["final_val"] == pytest.approx(jax_run["final_val"], rel=1e-9)
+
+
 @pytest.mark.parametrize("cell", [["--cell", "gru"], ["--cell", "rnn", "--layers", "2"]])
 def test_char_rnn_other_cells(tmp_path, cell):
     out = run_example("char_rnn", "--quick", "--steps", "8", "--no-progress", "--val-every",
