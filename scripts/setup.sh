@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time setup, safe to run again: the graphviz `dot` program (for pictures) and the
 # package in editable mode with the extras for `demo` (examples), `test` (examples,
-# tests, and the reference libraries the tests compare against) or `docs` (Sphinx, for
-# the API reference).
+# tests, the dask backend, and the reference libraries the tests compare against),
+# `lint` (ruff) or `docs` (Sphinx, for the API reference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -21,7 +21,7 @@ fi
 
 case "$MODE" in
   demo) EXTRAS="examples" ;;
-  test) EXTRAS="test,examples,oracles" ;;
+  test) EXTRAS="test,examples,oracles,dask" ;;
   lint) EXTRAS="lint" ;;
   docs) EXTRAS="docs" ;;
   *) echo "usage: $0 [demo|test|lint|docs]" >&2; exit 2 ;;

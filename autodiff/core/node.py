@@ -176,6 +176,16 @@ class Node(metaclass=_OpType):
         `forward`. An op may return a faster callable computing exactly the same."""
         return self.ufunc if self.ufunc is not None else self.forward
 
+    def lower_dask(self, lowering, *values):
+        """The value from dask arrays, for the dask backend (`lowering.da` is dask.array).
+        An op with a numpy `ufunc` applies it (dask arrays follow numpy's ufuncs); another
+        elementwise op runs its own numpy kernel block by block."""
+        if self.ufunc is not None:
+            return self.ufunc(*values)
+        if self.elementwise:
+            return lowering.elemwise(lowering.kernel(self), *values, dtype=self.dtype)
+        raise NotImplementedError(f"{type(self).__name__} has no dask lowering")
+
     def lower_jax(self, lowering, *values):
         """The value from jax arrays, for the jax backend (`lowering.jnp` is jax.numpy).
         An op with a numpy `ufunc` lowers to the jax.numpy function of the same name."""

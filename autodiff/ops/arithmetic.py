@@ -47,6 +47,9 @@ class Add(Node):
     def vjp(self, g):
         return [g] * len(self.children)
 
+    def lower_dask(self, lowering, *values):
+        return self.forward(*values)  # left to right, as numpy: dask arrays add alike
+
     def lower_jax(self, lowering, *values):
         total = values[0] + values[1] if len(values) > 1 else +values[0]
         for v in values[2:]:
@@ -111,6 +114,11 @@ class Mul(Node):
                     strong_mul(a, g) if cotangent_needed(1) else None]
         return [strong_mul(g, b) if cotangent_needed(0) else None,
                 strong_mul(g, a) if cotangent_needed(1) else None]
+
+    def lower_dask(self, lowering, a, b):
+        if not self.strong:
+            return a * b
+        return lowering.elemwise(lowering.kernel(self), a, b, dtype=self.dtype)
 
     def lower_jax(self, lowering, a, b):
         jnp = lowering.jnp

@@ -105,6 +105,11 @@ class Einsum(Node):
     def forward(self, *values):
         return run_plan(self.spec.plan, values)
 
+    def lower_dask(self, lowering, *values):
+        values = [lowering.da.asarray(v) for v in values]
+        return lowering.da.einsum(self.subscripts, *values, dtype=self.dtype,
+                                  split_every=lowering.split_every)
+
     def lower_jax(self, lowering, *values):
         return lowering.jnp.einsum(self.subscripts, *values,
                                    precision=lowering.lax.Precision.HIGHEST,

@@ -41,6 +41,13 @@ class SoftmaxCEWithLogits(Node):
     def lower_jax(self, lowering, labels, logits):
         return _softmax_ce(labels, logits.astype(self.dtype), lowering.jnp)
 
+    def lower_dask(self, lowering, labels, logits):
+        da = lowering.da
+        labels, logits = da.asarray(labels), da.asarray(logits).astype(self.dtype)
+        m = lowering.reduce("max", logits, -1, keepdims=True)
+        lse = da.log(lowering.reduce("sum", da.exp(logits - m), -1, keepdims=True)) + m
+        return lowering.reduce("sum", labels * (lse - logits), -1)
+
     def batch(self, operands, batched, size):
         """Rows are independent: both operands get the batch axis (one by broadcasting)."""
         labels, logits = [o if b else BroadcastTo(o, (size,) + o.shape)
@@ -127,6 +134,9 @@ class FrobeniusNorm(Node):
 
     def lower_jax(self, lowering, x):
         return lowering.jnp.sqrt(lowering.jnp.sum(x * x))
+
+    def lower_dask(self, lowering, x):
+        return lowering.da.sqrt(lowering.reduce("sum", x * x, None))
 
     def vjp(self, g):
         x = self.children[0]

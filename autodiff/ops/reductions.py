@@ -71,6 +71,9 @@ class Mean(Reduction):
     def lower_jax(self, lowering, x):
         return lowering.jnp.mean(x, axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
 
+    def lower_dask(self, lowering, x):
+        return lowering.reduce("mean", x, self.axis, self.keepdims, self.dtype)
+
     def vjp(self, g):
         x = self.children[0]
         count = int(np.prod([x.shape[a] for a in self.axis], dtype=np.int64))
@@ -94,6 +97,9 @@ class ReduceMax(Reduction):
     def lower_jax(self, lowering, x):
         reduce = lowering.jnp.max if self.reduce is np.max else lowering.jnp.min
         return reduce(x, axis=self.axis, keepdims=self.keepdims)
+
+    def lower_dask(self, lowering, x):
+        return lowering.reduce(self.reduce.__name__, x, self.axis, self.keepdims)
 
     def vjp(self, g):
         x = self.children[0]
@@ -127,6 +133,9 @@ class Prod(Reduction):
 
     def lower_jax(self, lowering, x):
         return lowering.jnp.prod(x, axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
+
+    def lower_dask(self, lowering, x):
+        return lowering.reduce("prod", x, self.axis, self.keepdims, self.dtype)
 
     def vjp(self, g):
         x = self.children[0]
@@ -186,6 +195,14 @@ class LogSumExp(Reduction):
     def lower_jax(self, lowering, x):
         return logsumexp(x.astype(self.dtype), self.axis, self.keepdims, lowering.jnp)
 
+    def lower_dask(self, lowering, x):
+        x = x.astype(self.dtype)
+        m = lowering.reduce("max", x, self.axis, keepdims=True)
+        m = lowering.da.where(lowering.da.isfinite(m), m, 0)
+        total = lowering.reduce("sum", lowering.da.exp(x - m), self.axis, keepdims=True)
+        out = lowering.da.log(total) + m
+        return out if self.keepdims else out.squeeze(axis=self.axis)
+
     def vjp(self, g):
         x = self.children[0]
         return [Mul(self.expand(g), Exp(Subtract(x, self.expand(self))))]
@@ -226,6 +243,11 @@ class Softmax(Node):
 
     def lower_jax(self, lowering, x):
         return softmax(x.astype(self.dtype), self.axis, lowering.jnp)
+
+    def lower_dask(self, lowering, x):
+        x = x.astype(self.dtype)
+        e = lowering.da.exp(x - lowering.reduce("max", x, self.axis, keepdims=True))
+        return e / lowering.reduce("sum", e, self.axis, keepdims=True)
 
     def vjp(self, g):
         # s * (g - sum(g * s))

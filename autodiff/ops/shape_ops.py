@@ -57,6 +57,9 @@ class Reshape(ShapeOp):
     def lower_jax(self, lowering, x):
         return x.reshape(self.shape)
 
+    def lower_dask(self, lowering, x):
+        return x.reshape(self.shape)
+
     def vjp(self, g):
         return [Reshape(g, self.children[0].shape)]
 
@@ -84,6 +87,9 @@ class ExpandDims(ShapeOp):
         return x.reshape(self.shape)
 
     def lower_jax(self, lowering, x):
+        return x.reshape(self.shape)
+
+    def lower_dask(self, lowering, x):
         return x.reshape(self.shape)
 
     def vjp(self, g):
@@ -118,6 +124,9 @@ class Squeeze(ShapeOp):
     def lower_jax(self, lowering, x):
         return x.reshape(self.shape)
 
+    def lower_dask(self, lowering, x):
+        return x.reshape(self.shape)
+
     def vjp(self, g):
         return [Reshape(g, self.children[0].shape)]
 
@@ -150,6 +159,16 @@ class BroadcastTo(ShapeOp):
 
     def lower_jax(self, lowering, x):
         return lowering.jnp.broadcast_to(x, self.target)
+
+    def lower_dask(self, lowering, x):
+        x = lowering.da.asarray(x)
+        new = self.ndim - x.ndim  # axes broadcasting adds in front, then size-1 axes grown
+        chunks = lowering.chunks_for(self.target)
+        chunks = chunks[:new] + tuple(
+            own if size == target else wanted
+            for own, size, target, wanted in zip(x.chunks, x.shape, self.target[new:],
+                                                 chunks[new:]))
+        return lowering.da.broadcast_to(x, self.target, chunks=chunks)
 
     def vjp(self, g):
         return [ReduceSumToShape(g, self.children[0].shape)]
@@ -206,6 +225,14 @@ class ReduceSumToShape(ShapeOp):
             x = x.sum(axis=lead_axes, dtype=x.dtype)
         return x
 
+    def lower_dask(self, lowering, x):
+        kept, lead_axes = self.summed_axes()
+        if kept:
+            x = lowering.reduce("sum", x, kept, keepdims=True, dtype=self.dtype)
+        if lead_axes:
+            x = lowering.reduce("sum", x, lead_axes, dtype=self.dtype)
+        return x
+
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
 
@@ -239,6 +266,9 @@ class ReduceSumKeepDims(ShapeOp):
 
     def lower_jax(self, lowering, x):
         return lowering.jnp.sum(x, axis=self.axes, keepdims=True, dtype=self.dtype)
+
+    def lower_dask(self, lowering, x):
+        return lowering.reduce("sum", x, self.axes, keepdims=True, dtype=self.dtype)
 
     def vjp(self, g):
         return [BroadcastTo(g, self.children[0].shape)]
@@ -323,6 +353,9 @@ class Slice(ShapeOp):
     def lower_jax(self, lowering, x):
         return x[self.item]
 
+    def lower_dask(self, lowering, x):
+        return x[self.item]
+
     def vjp(self, g):
         return [ScatterAdd(g, self.item, self.children[0].shape)]
 
@@ -360,6 +393,19 @@ class ScatterAdd(ShapeOp):
         else:
             np.add.at(out, self.item, values)
         return out
+
+    def lower_dask(self, lowering, values):
+        da = lowering.da
+        if _is_basic_index(self.item):  # zeros with the values set: no collisions
+            out = da.zeros(self.target, dtype=self.dtype,
+                           chunks=lowering.chunks_for(self.target))
+            out[self.item] = values
+            return out
+        if isinstance(values, da.Array) and any(len(c) > 1 for c in values.chunks):
+            raise NotImplementedError(
+                f"ScatterAdd with integer-array indices cannot run on chunked operands "
+                f"(dask has no add.at): {self.children[0].describe()}")
+        return da.from_array(self.forward(np.asarray(values)))
 
     def lower_jax(self, lowering, values):
         zeros = lowering.jnp.zeros(self.target, dtype=self.dtype)
@@ -411,6 +457,10 @@ class Concat(ShapeOp):
     def lower_jax(self, lowering, *values):
         return lowering.jnp.concatenate(values, axis=self.axis)
 
+    def lower_dask(self, lowering, *values):
+        return lowering.da.concatenate([lowering.da.asarray(v) for v in values],
+                                       axis=self.axis)
+
     def vjp(self, g):
         grads, start = [], 0
         for child in self.children:
@@ -459,6 +509,12 @@ class Pad(ShapeOp):
         if not self.pad_width:
             return x
         return lowering.jnp.pad(x, self.pad_width, constant_values=self.constant_values)
+
+    def lower_dask(self, lowering, x):
+        if not self.pad_width:
+            return x
+        return lowering.da.pad(lowering.da.asarray(x), self.pad_width, mode="constant",
+                               constant_values=self.constant_values)
 
     def vjp(self, g):
         index = tuple(slice(lo, lo + d) for d, (lo, _) in zip(self.children[0].shape,

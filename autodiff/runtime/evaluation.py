@@ -33,7 +33,8 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     graphs holding derivatives of derivatives, where graphs grow fast and rewriting pays;
     a first-order graph built anew each step runs as built, with no rewriting cost.
     `backend`: "numpy" (default) or another backend of `ad.function` ("jax" compiles one
-    XLA program per graph structure, and keeps it like any plan).
+    XLA program for the graph and keeps it for the next call on the same nodes; "dask"
+    takes dask arrays in `feed` and keeps their chunks). Use ``ad.function`` for options.
     """
     outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
     if not outputs:
@@ -45,23 +46,39 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     for var in feed:
         if not isinstance(var, Variable):
             raise TypeError(f"evaluate: feed keys must be Variables; got {var!r}")
+    if backend != "numpy":
+        return _evaluate_compiled(nodes, outputs, feed, backend)
     order = topo_sort(outputs)
     key = (backend, signature(order, outputs, feed, simplify, isinstance(nodes, Node)))
     plan = _plans.get(key)
     if plan is None:
-        if backend == "numpy":
-            plan = Function(outputs, inputs=list(feed), simplify=simplify,
-                            search_schedule=False)
-        else:
-            plan = backend_function_class(backend)(outputs, list(feed))
-        _plans[key] = plan
-        if len(_plans) > PLAN_CACHE_SIZE:
-            _plans.popitem(last=False)
+        plan = Function(outputs, inputs=list(feed), simplify=simplify, search_schedule=False)
+        _remember(key, plan)
         values = plan(*feed.values())
     else:
         _plans.move_to_end(key)
         values = plan.rebind(order, list(feed.values()))
     return values[0] if isinstance(nodes, Node) else values
+
+
+def _evaluate_compiled(nodes, outputs, feed, backend):
+    """`evaluate` on another backend: the function compiled for these very nodes is kept
+    (the plan holds them, so their ids stay theirs); a graph built again compiles again."""
+    key = (backend, tuple(map(id, outputs)), tuple(map(id, feed)))
+    plan = _plans.get(key)
+    if plan is None:
+        plan = backend_function_class(backend)(outputs, list(feed))
+        _remember(key, plan)
+    else:
+        _plans.move_to_end(key)
+    values = plan(*feed.values())
+    return values[0] if isinstance(nodes, Node) else values
+
+
+def _remember(key, plan):
+    _plans[key] = plan
+    if len(_plans) > PLAN_CACHE_SIZE:
+        _plans.popitem(last=False)
 
 
 _bodies = collections.OrderedDict()

@@ -69,6 +69,10 @@ class Checkpoint(Node):
     def forward(self, *values):
         return self._function(*values)
 
+    def lower_dask(self, lowering, *values):
+        captured = list(self.children[self.n_inputs:])
+        return lowering.graph([self._inner], self._placeholders + captured)(*values)[0]
+
     def lower_jax(self, lowering, *values):
         """The inner graph, rematerialised in the backward pass (jax.checkpoint)."""
         captured = list(self.children[self.n_inputs:])

@@ -139,6 +139,26 @@ class Scan(Node):
         return np.concatenate([np.ravel(p).astype(self.dtype, copy=False) for p in parts]) \
             if parts else np.zeros(0, self.dtype)
 
+    def lower_dask(self, lowering, *values):
+        """The loop unrolled into the task graph, step by step."""
+        da = lowering.da
+        run = lowering.graph(self.body.outputs, self.body.places)
+        carry = list(values[:self.n_carry])
+        xs = values[self.n_carry:self.n_carry + self.n_x]
+        invariants = values[self.n_carry + self.n_x:]
+        ys, states = [[None] * self.length for _ in range(self.n_ys)], \
+            [[None] * self.length for _ in range(self.n_carry)]
+        for t in (range(self.length - 1, -1, -1) if self.reverse else range(self.length)):
+            for k, c in enumerate(carry):
+                states[k][t] = c
+            out = run(*carry, *[x[t] for x in xs], *invariants)
+            carry = out[:self.n_carry]
+            for k, y in enumerate(out[self.n_carry:]):
+                ys[k][t] = y
+        parts = list(carry) + [da.stack(y) for y in ys] + [da.stack(s) for s in states]
+        return da.concatenate([da.asarray(p).ravel().astype(self.dtype) for p in parts]) \
+            if parts else da.zeros(0, self.dtype)
+
     def lower_jax(self, lowering, *values):
         jnp, lax = lowering.jnp, lowering.lax
         run = lowering.graph(self.body.outputs, self.body.places)

@@ -172,3 +172,16 @@ def test_data_parallel_on_two_host_devices_gives_one_devices_values():
     assert out.returncode == 0, out.stderr
     worst = float(out.stdout.split()[-1])
     assert worst <= 1e-12, worst
+
+
+def test_evaluate_on_jax_twice_sees_new_values():
+    w = ad.Variable(np.array([1.0, 2.0]), name="w")
+    x = ad.Variable(np.zeros(2), name="x")
+    y = ad.sum(ad.sin(w * x))
+    nodes = [y, *ad.grad(y, [w])]
+    for value in ([0.5, 1.0], [2.0, -1.0]):  # the second call reuses the first's program
+        w.value = value
+        got = ad.evaluate(nodes, {x: np.ones(2)}, backend="jax")
+        want = ad.evaluate(nodes, {x: np.ones(2)})
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
