@@ -7,19 +7,21 @@ close, the logistic-regression loss exact). The char-rnn tests also check that a
 stopped and resumed from its checkpoint follows the uninterrupted loss trajectory
 exactly, and that --generate prints text from a checkpoint.
 """
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ["char_rnn", "demo", "higher_order_tanh", "mlp_digits", "logistic_regression",
-         "regression", "checkpointing", "plot_graphs"]
+         "regression", "checkpointing", "plot_graphs", "newton_logistic"]
 
 
 def run_example(name, *args, timeout=120):
@@ -173,3 +175,29 @@ def test_checkpointing_quick(tmp_path):
     # of the plain graph's 16 layers of activations (tracemalloc counts numpy's buffers)
     assert blocks < 0.6 * plain
     assert "the gradients of all three agree" in out
+
+
+def test_newton_logistic_quick(tmp_path):
+    """Newton's method on a dask cluster of two memory-limited workers: the fit on a
+    sample agrees with scikit-learn fitted here on the same rows, made by the example's
+    own block generator, and the fit on all rows is near the coefficients drawn from."""
+    from sklearn.linear_model import LogisticRegression
+    out = run_example("newton_logistic", "--quick", "--out", str(tmp_path), timeout=300)
+    assert "all checks passed" in out
+    figures = json.loads((tmp_path / "newton_logistic.json").read_text())
+    beta = figures["coefficients"]
+    assert figures["iterations"][-1]["step"] < 1e-10  # converged
+    losses = [it["loss"] for it in figures["iterations"]]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    spec = importlib.util.spec_from_file_location("newton_logistic",
+                                                  os.path.join(EXAMPLES, "newton_logistic.py"))
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    x, y = example.numpy_data(figures["sample"], figures["chunk"], 0,
+                              np.array(beta["true"]))
+    reference = LogisticRegression(C=np.inf, fit_intercept=False, solver="newton-cholesky",
+                                   tol=1e-12, max_iter=100).fit(x, y).coef_.ravel()
+    np.testing.assert_allclose(beta["sample_dask"], reference, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(beta["sample_numpy"], reference, atol=1e-6, rtol=0)
+    assert np.max(np.abs(np.subtract(beta["all_rows"], beta["true"]))) < 0.1
+    assert len(figures["worker_peak_mib"]) == 2
