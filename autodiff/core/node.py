@@ -233,8 +233,9 @@ class Node(metaclass=_OpType):
         return self.op_label or type(self).__name__
 
     def __repr__(self):
-        name = f" {self.name}" if self.name else ""
-        return f"<{type(self).__name__}{name} shape={self.shape} {self.dtype}>"
+        """``<Add z: x*y + exp(x + 3), shape=() float64>``; the expression is shown for
+        small graphs, and a gradient says what it differentiates (viz.text.node_repr)."""
+        return _viz.node_repr(self)
 
     def describe(self):
         """Name and shape, for error messages: ``x (2, 3)`` or ``<Add> (2, 3)``."""

@@ -7,8 +7,8 @@ Entry points: `to_dot` (the `graphviz.Digraph`), `plot_comp_graph` (render to a 
 from .dot import (to_dot, plot_comp_graph, render, gradient_label, GraphTooLargeError,
                   RenderTimeout, DEFAULT_MAX_NODES)
 from .notebook import notebook_bundle
-from .text import pretty, format_graph, print_graph
+from .text import pretty, format_graph, print_graph, node_repr
 
 __all__ = ["to_dot", "plot_comp_graph", "render", "gradient_label", "GraphTooLargeError",
            "RenderTimeout", "DEFAULT_MAX_NODES", "notebook_bundle", "pretty", "format_graph",
-           "print_graph"]
+           "print_graph", "node_repr"]

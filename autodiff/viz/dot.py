@@ -216,9 +216,9 @@ def _node_attrs(node, is_output=False):
         kind = "derivative" if node.derivative_of is not None else "op"
         op = f"einsum {node.op_str}" if type(node) is Einsum else node.label
         label = f"{op}{name}{shape}"
-    tooltip = repr(node)
+    tooltip = _plain(node)  # not repr: its expression would repeat the picture's text
     if node.derivative_of is not None:
-        tooltip += f"\nderivative of {node.derivative_of!r}"
+        tooltip += f"\nderivative of {_plain(node.derivative_of)}"
     attrs = dict(_STYLE[kind])
     if is_output:
         attrs["penwidth"] = "2.5"
@@ -229,6 +229,12 @@ def _node_attrs(node, is_output=False):
     # nohtml: a string like "<Add ...>" would otherwise be read as an HTML label
     attrs.update(label=nohtml(label), tooltip=nohtml(tooltip))
     return attrs
+
+
+def _plain(node):
+    """``<Add z shape=(2, 3) float64>``: op, name, shape and dtype."""
+    name = f" {node.name}" if node.name else ""
+    return f"<{type(node).__name__}{name} shape={node.shape} {node.dtype}>"
 
 
 def gradient_label(node):

@@ -1,6 +1,8 @@
 """Text views of a graph: `pretty` (infix, shared subexpressions named once),
-`format_graph` (one node a line in topological order, for graphs too big to draw) and
-`print_graph`, which prints that listing."""
+`format_graph` (one node a line in topological order, for graphs too big to draw),
+`print_graph`, which prints that listing, and `node_repr`, a node's repr."""
+import numpy as np
+
 from ..core.node import Node, Variable, Constant
 from ..core.traversal import topo_sort
 from ..ops import arithmetic as ar, elementary as el, logic as lg
@@ -24,7 +26,8 @@ def pretty(nodes):
     """The expression of `nodes` in infix form, e.g. ``x*y + exp(x + 3)``.
 
     A non-leaf node used more than once is named once (``t1 = tanh(x); (1 - t1**2)*g``).
-    Several nodes give one expression per output, separated by semicolons.
+    Several nodes give one expression per output, separated by semicolons. Products with
+    an exact 1 (the seeds `grad` starts from) are printed as the other factor.
     """
     outputs = [nodes] if isinstance(nodes, Node) else list(nodes)
     order = topo_sort(outputs)
@@ -46,6 +49,52 @@ def pretty(nodes):
     return "; ".join(bindings + [text[id(o)][0] for o in outputs])
 
 
+#: A node's repr shows its expression when the graph has at most this many nodes ...
+REPR_MAX_NODES = 24
+#: ... and the expression at most this many characters.
+REPR_MAX_CHARS = 72
+
+
+def node_repr(node):
+    """``<Add z: x*y + exp(x + 3), shape=() float64>``: op, name, a short expression (for
+    small graphs) and shape; a node `ad.grad` returned says what it is the derivative of:
+    ``<grad of z wrt x: exp(x + 3) + y, shape=() float64>``."""
+    pairs = node.gradient_of
+    if pairs:
+        head = "grad of " + ", ".join(f"{_label(y)} wrt {_label(w)}" for y, w in pairs)
+    else:
+        head = type(node).__name__ + (f" {node.name}" if node.name else "")
+    expression = _short_expression(node) if node.children else None
+    body = f": {expression}, " if expression else ", " if pairs else " "
+    return f"<{head}{body}shape={node.shape} {node.dtype}>"
+
+
+def _label(node):
+    """A node's name, else its short expression, else its op."""
+    return node.name or _short_expression(node, 32) or f"<{type(node).__name__}>"
+
+
+def _short_expression(node, max_chars=REPR_MAX_CHARS):
+    """`pretty(node)` when the graph is small and the text short, else None."""
+    if not _at_most(node, REPR_MAX_NODES):
+        return None
+    text = pretty(node)
+    return text if len(text) <= max_chars else None
+
+
+def _at_most(node, limit):
+    """Whether the graph under `node` has at most `limit` nodes (stops counting there)."""
+    seen, stack = {id(node)}, [node]
+    while stack:
+        for child in stack.pop().children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                if len(seen) > limit:
+                    return False
+                stack.append(child)
+    return True
+
+
 def _leaf_text(node):
     if isinstance(node, Constant):
         value = node.value
@@ -57,6 +106,10 @@ def _leaf_text(node):
     return node.name or f"<{type(node).__name__}{node.shape}>", _ATOM
 
 
+def _is_one(node):
+    return isinstance(node, Constant) and node.value.size > 0 and bool(np.all(node.value == 1))
+
+
 def _format(node, text):
     if not node.children:
         return _leaf_text(node)
@@ -66,6 +119,11 @@ def _format(node, text):
         return f"({s})" if p < prec or (right and p == prec) else s
 
     cls = type(node)
+    if cls is ar.Mul:  # 1*a is a, bit for bit: the seeds of `grad` need not be read
+        a, b = node.children
+        for one, other in ((a, b), (b, a)):
+            if _is_one(one) and other.shape == node.shape:
+                return text[id(other)]
     if cls in _INFIX:
         symbol, prec = _INFIX[cls]
         if cls is el.Pow:  # right-associative

@@ -53,9 +53,21 @@ def test_truth_value_is_refused():
         bool(x > 0)
 
 
-def test_repr_is_short():
-    z = ad.Add(ad.Variable(np.ones((2, 3))), 1.0, name="z")
-    assert repr(z) == "<Add z shape=(2, 3) float64>"
+def test_repr_shows_a_short_expression_and_what_a_gradient_differentiates():
+    x, y = ad.Variable(3.0, name="x"), ad.Variable(np.ones((2, 3)), name="y")
+    z = ad.Add(y, 1.0, name="z")
+    assert repr(z) == "<Add z: y + 1, shape=(2, 3) float64>"
+    assert repr(x) == "<Variable x shape=() float64>"
+    f = x * 2.0 + ad.exp(x)
+    gx, = ad.grad(f, [x])
+    assert repr(gx).startswith("<grad of x*2 + exp(x) wrt x: ")
+    assert repr(ad.simplify(gx)).startswith("<grad of x*2 + exp(x) wrt x: ")
+    deep = x
+    for _ in range(40):  # too many nodes for an expression: op, shape and dtype only
+        deep = ad.sin(deep)
+    assert repr(deep) == "<Sin shape=() float64>"
+    gdeep, = ad.grad(deep, [x])
+    assert repr(gdeep).startswith("<grad of <Sin> wrt x, shape=() float64")
 
 
 def test_values_are_never_stale():

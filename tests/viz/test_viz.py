@@ -122,7 +122,7 @@ def test_no_viewer_unless_asked(tmp_path, monkeypatch, expression):
 def test_notebook_display_is_svg(expression):
     _, _, z = expression
     bundle = z._repr_mimebundle_()
-    assert bundle["text/plain"] == "<Add shape=() float64>"
+    assert bundle["text/plain"] == repr(z) and repr(z).startswith("<Add: ")
     assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
 
 
@@ -363,3 +363,12 @@ def test_plot_graphs_example_has_help_and_uses_its_own_package(tmp_path):
         text = script.read_text()
         guard = text.index("sys.path.insert(0, _ROOT)")
         assert guard < text.index("\nimport autodiff"), script.name
+
+
+def test_pretty_leaves_out_products_with_an_exact_one():
+    x, y = ad.Variable(3.0, name="x"), ad.Variable(4.0, name="y")
+    gx, = ad.grad(x * y + ad.exp(x + 3), [x])
+    assert ad.pretty(gx) == "exp(x + 3) + y"
+    assert ad.pretty(x * 2.0) == "x*2"                          # other constants stay
+    v = ad.Variable(np.ones(3), name="v")
+    assert ad.pretty(ad.Mul(np.ones((2, 3)), v)) != "v"        # a broadcast is not dropped
