@@ -107,8 +107,10 @@ class Einsum(Node):
 
     def lower_dask(self, lowering, *values):
         values = [lowering.da.asarray(v) for v in values]
+        # optimize: numpy's einsum on each block then contracts through BLAS (tensordot)
+        # in the cheapest pairwise order, as our own plan does, not in one naive loop
         return lowering.da.einsum(self.subscripts, *values, dtype=self.dtype,
-                                  split_every=lowering.split_every)
+                                  split_every=lowering.split_every, optimize=True)
 
     def lower_jax(self, lowering, *values):
         return lowering.jnp.einsum(self.subscripts, *values,
