@@ -15,7 +15,8 @@ name) into one Python function, which `jax.jit` traces and XLA compiles ahead of
 * float64 stays float64 and float32 stays float32: everything runs inside
   ``jax.enable_x64(True)``, a context local to the thread, so JAX's global configuration
   is never changed. Results come back as numpy arrays (``device_arrays=True`` for jax
-  arrays).
+  arrays). Input values may be numpy arrays or jax arrays; jax arrays of the input's
+  dtype are used where they are, without a copy through the host.
 * ``device=`` picks a device (a jax Device, or "cpu", "gpu", "cpu:1"). ``devices=[...]``
   with ``shard={input: axis}`` runs data-parallel: the listed inputs are split along their
   axis across the devices, everything else is replicated, and XLA adds the cross-device
@@ -205,13 +206,15 @@ class Function(CompiledFunction):
         return [np.array(o) for o in outputs] + new_state
 
     def _arguments(self, values, params, constants):
-        put = jax.device_put
-        inputs = tuple(put(np.asarray(v, dtype=var.dtype), s)
+        # numpy values go to the program as they are: the compiled executable copies them
+        # to the device itself, an order of magnitude faster than jax.device_put in Python
+        inputs = tuple(_argument(v, var.dtype, s)
                        for v, var, s in zip(values, self.inputs, self._input_shardings))
         state = tuple(self._current_state())
-        params = tuple(put(np.asarray(p.value), self._replicated) for p in params)
+        params = tuple(p.value for p in params)
         if self._constants is None:
-            self._constants = tuple(put(c.value, self._replicated) for c in constants)
+            self._constants = tuple(jax.device_put(c.value, self._replicated)
+                                    for c in constants)
         return inputs, state, params, self._constants
 
     def _current_state(self):
@@ -255,3 +258,15 @@ class Function(CompiledFunction):
                                                for c in constants),)
             results = self._program(*arguments)
         return [np.array(o) for o in results[:len(self.requested)]]
+
+
+def _argument(value, dtype, sharding):
+    """An input value as the program takes it: a jax array of the input's dtype placed as
+    the program wants it stays where it is; one placed elsewhere is moved; anything else
+    becomes a numpy array of the dtype."""
+    if isinstance(value, jax.Array) and value.dtype == dtype:
+        if value.sharding.is_equivalent_to(sharding, value.ndim):
+            return value
+        return jax.device_put(value, sharding)
+    return np.asarray(value, dtype=dtype)
+
