@@ -172,3 +172,14 @@ def test_data_parallel_on_two_host_devices_gives_one_devices_values():
     assert out.returncode == 0, out.stderr
     worst = float(out.stdout.split()[-1])
     assert worst <= 1e-12, worst
+
+
+def test_inputs_may_be_jax_arrays_of_any_dtype():
+    x = ad.Variable(np.zeros(3), name="x")
+    f = ad.function(x * 2, inputs=[x], backend="jax")
+    with jax.enable_x64(True):
+        on_device = jax.device_put(np.arange(3.0))
+        other_dtype = jax.device_put(np.arange(3, dtype=np.int32))
+    assert np.array_equal(f(on_device), [0.0, 2.0, 4.0])
+    assert np.array_equal(f(other_dtype), [0.0, 2.0, 4.0])  # converted to the input's dtype
+    assert np.array_equal(f(np.arange(3.0) + 1), [2.0, 4.0, 6.0])
