@@ -115,7 +115,7 @@ class FrobeniusNorm(Node):
         return np.sqrt(np.sum(x * x))
 
     def lower_jax(self, lowering, x):
-        return lowering.jnp.sqrt(lowering.jnp.sum(x * x))
+        return lowering.jnp.sqrt(lowering.sum(x * x, range(x.ndim)))
 
     def vjp(self, g):
         x = self.children[0]
