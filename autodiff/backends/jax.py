@@ -126,13 +126,20 @@ def _dot(a, b):
     return jnp.matmul(a, b, precision=lax.Precision.HIGHEST, preferred_element_type=a.dtype)
 
 
+#: A batched product of matrices smaller than this (elements of the left one) keeps its
+#: transposed layout: XLA's batched kernel handles it better than a copy first.
+SMALL_BATCHED_MATRIX = 128 * 128
+
+
 def lower_dot_general(a, b, contracting, batch=((), ()), dtype=None):
     """See `Lowering.dot_general`."""
     (a_con, b_con), (a_batch, b_batch) = contracting, batch
     a_con, b_con, a_batch, b_batch = map(tuple, (a_con, b_con, a_batch, b_batch))
     a_free = [i for i in range(a.ndim) if i not in a_con and i not in a_batch]
     contracted_size = int(np.prod([a.shape[i] for i in a_con]))
-    if a_con and a_free and max(a_con) < min(a_free) and contracted_size > 1:
+    matrix_size = int(np.prod([a.shape[i] for i in a_con + tuple(a_free)]))
+    if a_con and a_free and max(a_con) < min(a_free) and contracted_size > 1 \
+            and (not a_batch or matrix_size >= SMALL_BATCHED_MATRIX):
         # contracted axes before the free ones: lay the operand out as (batch, free,
         # contracted) in memory first
         order = a_batch + tuple(a_free) + a_con

@@ -58,6 +58,16 @@ def test_contractions_in_every_layout_and_their_gradients(subscripts):
         assert_close(g, w)
 
 
+def test_batched_products_of_large_and_small_transposed_matrices():
+    # left matrices of 130x130 are laid out again first, 20x20 ones are not
+    rng = np.random.default_rng(3)
+    for n in (130, 20):
+        a = ad.Variable(rng.standard_normal((2, n, n + 1)), name="a")
+        b = ad.Variable(rng.standard_normal((2, n, 7)), name="b")
+        got, want = both_backends([ad.einsum("bji,bjk->bik", a, b)], [a, b])
+        assert_close(got[0], want[0])
+
+
 def test_a_contraction_over_an_axis_of_size_one_is_an_outer_product():
     rng = np.random.default_rng(1)
     h = ad.Variable(rng.standard_normal((1, 30)), name="h")
