@@ -44,18 +44,40 @@ LARGE_CONSTANT = 4096
 
 class Lowering:
     """What an op's `lower_jax(lowering, *values)` receives: `jnp`, `lax`, `jax`, `graph`
-    to lower an inner graph (a checkpoint's) to a function of its inputs, and the two
-    building blocks every sum and contraction should use, `sum` and `dot_general`: they
-    pick the forms XLA runs fast (see their docstrings)."""
+    to lower an inner graph (a checkpoint's) to a function of its inputs, the two building
+    blocks every sum and contraction should use, `sum` and `dot_general` (they pick the
+    forms XLA runs fast, see their docstrings), and `remember`/`recall`: values one op's
+    lowering leaves for another's in the same program (a loop's per-step values for the
+    loop of its gradient).
+
+    One Lowering serves one graph as it is traced; an inner graph's (`graph`) recalls what
+    the outer one remembered, but what it remembers stays inside it (its values live in
+    its own trace)."""
 
     jnp = jnp
     lax = lax
     jax = jax
 
-    @staticmethod
-    def graph(outputs, inputs):
+    def __init__(self, outer=None):
+        self.outer = outer
+        self.memory = {}
+
+    def graph(self, outputs, inputs):
         """A function of jax values for `inputs` (leaf nodes) computing `outputs`."""
-        return lower_graph(outputs, inputs)
+        return lower_graph(outputs, inputs, outer=self)
+
+    def remember(self, key, value):
+        """Leave `value` (a jax value of this graph) under `key` for later lowerings."""
+        self.memory[key] = value
+
+    def recall(self, key):
+        """The value remembered under `key` here or in an enclosing graph, or None."""
+        lowering = self
+        while lowering is not None:
+            if key in lowering.memory:
+                return lowering.memory[key]
+            lowering = lowering.outer
+        return None
 
     @staticmethod
     def sum(x, axes, dtype=None, keepdims=False):
@@ -152,13 +174,11 @@ def lower_dot_general(a, b, contracting, batch=((), ()), dtype=None):
                            preferred_element_type=dtype or jnp.result_type(a, b))
 
 
-LOWERING = Lowering()
-
-
-def lower_graph(outputs, inputs, arguments=()):
+def lower_graph(outputs, inputs, arguments=(), outer=None):
     """A function ``run(*values) -> [output values]`` of jax values for `inputs` then
     `arguments` (more leaves given at call time), computing `outputs`; other Constants
-    become literals. Raises NotImplementedError naming an op without a jax lowering."""
+    become literals. Raises NotImplementedError naming an op without a jax lowering.
+    `outer`: the Lowering of the graph this one is inside, if any."""
     order = topo_sort(outputs)
     given = [id(n) for n in list(inputs) + list(arguments)]
     plan = []  # (node, child ids) for the ops, in order; checked before any tracing
@@ -179,11 +199,12 @@ def lower_graph(outputs, inputs, arguments=()):
     literals = [(id(n), n) for n in order if isinstance(n, Constant) and id(n) not in given]
 
     def run(*values):
+        lowering = Lowering(outer)  # one per trace: what it remembers lives in this trace
         env = dict(zip(given, values))
         for key, constant in literals:
             env[key] = jnp.asarray(constant.value)
         for node, children in plan:
-            value = node.lower_jax(LOWERING, *[env[c] for c in children])
+            value = node.lower_jax(lowering, *[env[c] for c in children])
             if value.dtype != node.dtype:  # jax's promotion can differ for mixed operands
                 value = value.astype(node.dtype)
             env[id(node)] = value

@@ -25,13 +25,14 @@ from ..core.context import scope
 from ..core.derivation import records_derivation
 from ..core.dtypes import promote
 from ..core.node import Node, Variable, as_node
+from ..core.params import freeze
 from ..core.shapes import size_of
 from ..core.traversal import topo_sort
 from ..ops.functions import reshape, zeros_like
 from ..ops.arithmetic import Add
 from ..ops.einsum import Einsum
 from ..ops.logic import Cast
-from ..ops.shape_ops import BroadcastTo, ReduceSumToShape, Slice, align_batched
+from ..ops.shape_ops import BroadcastTo, ReduceSumToShape, Reshape, Slice, align_batched
 from ..runtime.function import Function
 from .grad import backpropagate
 
@@ -140,8 +141,9 @@ class Scan(Node):
         """``lax.scan`` over the recurrence alone (see `LoopSplit`): what depends only on
         the sequences is computed for every step at once before the loop, what the
         recurrence does not need after it, and sums accumulated over the steps as one
-        contraction over the steps."""
-        return LoopSplit(self).lower(lowering, values)
+        contraction over the steps. Per-step values are left for the loop of this loop's
+        gradient, which recomputes them (`LoopSplit`, "Shared with the gradient")."""
+        return LoopSplit(self, lowering).lower(lowering, values)
 
     # --- its derivative: a scan backwards ------------------------------------------------
     def vjp(self, g):
@@ -227,11 +229,19 @@ class LoopSplit:
       steps too (a weight gradient ``sum_t x_t.T @ g_t`` is one product of the stacked
       values).
 
+    Shared with the gradient: the loop of a scan's gradient recomputes, step by step,
+    what the scan computed from the same carries and slices (the gradient keeps only the
+    carries entering each step). With a `lowering`, the split remembers its per-step
+    values under structural keys (a node's op and parameters over the outside nodes the
+    loop reads, a carry standing for the scan's value entering each step), and recalls
+    such values instead of computing them again.
+
     The values are the loop's, up to the order in which sums are added.
     """
 
-    def __init__(self, scan):
+    def __init__(self, scan, lowering=None):
         body = scan.body
+        self.lowering = lowering
         self.scan, self.length = scan, scan.length
         n_carry, n_x = scan.n_carry, scan.n_x
         self.carry_places = body.places[:n_carry]
@@ -241,6 +251,7 @@ class LoopSplit:
         self.order = topo_sort(body.outputs)
         self.accumulators = self._accumulators(body.outputs)
         self.kinds = self._kinds()
+        self.keys = self._structural_keys()
         self.recurrent = [k for k in range(n_carry) if k not in self.accumulators]
         self.loop = self._ancestors_in_loop([self.new_carries[k] for k in self.recurrent])
         while True:  # a node no op can batch joins the loop, with what it depends on
@@ -251,7 +262,7 @@ class LoopSplit:
             self.loop |= self._ancestors_in_loop([refused])
         self.before = [node for node in self.order if self.kinds[id(node)] == SEQUENCE
                        and node.children and id(node) not in self.loop
-                       and id(node) not in self.after_loop]
+                       and id(node) not in self.after_loop and id(node) not in self.recalled]
 
     # --- the split -------------------------------------------------------------------------
     def _accumulators(self, outputs):
@@ -315,17 +326,47 @@ class LoopSplit:
                 return
             self.loop |= self._ancestors_in_loop(needed)
 
+    def _structural_keys(self):
+        """id -> a key equal for nodes computing the same per-step values: op, parameters
+        and the keys of the children; a place stands for what the scan feeds it."""
+        keys = {id(p): ("carry", id(self.scan), k) for k, p in enumerate(self.carry_places)}
+        operands = self.scan.children[len(self.carry_places):]
+        for place, operand in zip(self.x_places + self.inv_places, operands):
+            keys[id(place)] = _operand_key(operand)
+        for node in self.order:
+            if id(node) not in keys:
+                keys[id(node)] = (type(node), freeze(node.params),
+                                  tuple(keys[id(c)] for c in node.children)) \
+                    if node.children else node.key()
+        return keys
+
+    def _recalled(self, node):
+        """The stacked values of `node` an earlier lowering remembered, or None."""
+        if self.lowering is None or self.kinds[id(node)] != SEQUENCE:
+            return None
+        value = self.lowering.recall(("per step", self.keys[id(node)]))
+        if value is None or value.shape != (self.length,) + node.shape \
+                or value.dtype != node.dtype:
+            return None
+        return value
+
     def _batch_outside_loop(self):
         """Build `batched` (id -> node with a leading time axis) for every node outside
         the loop; returns a node its op cannot batch, or None."""
         T = self.length
-        self.batched, self.stacked_in_loop = {}, {}
+        self.batched, self.stacked_in_loop, self.recalled = {}, {}, {}
         for place in self.carry_places + self.x_places:  # the states, the sequences
             self.batched[id(place)] = Variable.placeholder((T,) + place.shape, place.dtype,
                                                            f"stacked {place.name}")
         for node in self.order:
             if not node.children or id(node) in self.loop or \
                     self.kinds[id(node)] in (INVARIANT, ACCUMULATOR):
+                continue
+            value = self._recalled(node)
+            if value is not None:  # computed already, by the loop this one differentiates
+                holder = Variable.placeholder((T,) + node.shape, node.dtype, "recalled")
+                self.batched[id(node)] = holder
+                self.recalled[id(node)] = (holder, value)
                 continue
             operands = [self.stacked(c) if self.kinds[id(c)] != INVARIANT else c
                         for c in node.children]
@@ -359,18 +400,23 @@ class LoopSplit:
         after = self._after(lowering)  # built first: it says which loop values to stack
         # before the loop: the sequence-only nodes for every step at once (XLA drops the
         # ones nothing reads)
+        recalled = list(self.recalled.values())
         before = lowering.graph([self.batched[id(n)] for n in self.before],
                                 [self.batched[id(p)] for p in self.x_places]
-                                + list(self.inv_places))
-        before_values = before(*xs, *invariants)
-        final, states, loop_stacks = self._run_loop(lowering, init, xs, before_values,
-                                                    invariants)
+                                + [holder for holder, _ in recalled] + list(self.inv_places))
+        by_id = {id(n): n for n in self.order}
+        before_values = before(*xs, *[value for _, value in recalled], *invariants)
+        per_step = list(zip(self.before, before_values)) \
+            + [(by_id[i], value) for i, (_, value) in self.recalled.items()]
+        final, states, loop_stacks = self._run_loop(lowering, init, xs, per_step, invariants)
         given = (list(xs) + [states[k] for k in range(n_carry) if k in self.recurrent]
-                 + loop_stacks + before_values + list(invariants))
+                 + loop_stacks + [value for _, value in per_step] + list(invariants))
         out = after["run"](*given)
-        n_ys = len(self.ys)
-        ys, sums, term_stacks = out[:n_ys], out[n_ys:n_ys + after["n_sums"]], \
-            out[n_ys + after["n_sums"]:]
+        n_ys, n_sums, n_stacks = len(self.ys), after["n_sums"], after["n_stacks"]
+        ys, sums = out[:n_ys], out[n_ys:n_ys + n_sums]
+        term_stacks = out[n_ys + n_sums:n_ys + n_sums + n_stacks]
+        self._remember(jnp, per_step, zip(after["published"], out[n_ys + n_sums + n_stacks:]),
+                       loop_stacks, final, states)
         for k, (lo, hi) in after["terms"].items():
             final[k] = (init[k] + sum(sums[lo:hi])).astype(init[k].dtype)
             states[k] = self._accumulated_states(jnp, init[k], term_stacks[lo:hi])
@@ -388,22 +434,50 @@ class LoopSplit:
             for t in ts:
                 stacks.append(self.stacked(t))
                 sums.append(_summed_over_steps(stacks[-1]))
+        # every other value computed after the loop, for the loop of the gradient (XLA
+        # drops what nothing reads)
+        published = [n for n in self.order if id(n) in self.batched and n.children
+                     and id(n) in self.after_loop | self._recurrent_outside_loop()
+                     and id(n) not in self.recalled] if self.lowering is not None else []
         leaves = ([self.batched[id(p)] for p in self.x_places]
                   + [self.batched[id(self.carry_places[k])] for k in self.recurrent]
                   + list(self.stacked_in_loop.values())
-                  + [self.batched[id(n)] for n in self.before] + list(self.inv_places))
-        return {"run": lowering.graph(outputs + sums + stacks, leaves), "n_sums": len(sums),
-                "terms": terms}
+                  + [self.batched[id(n)] for n in self.before]
+                  + [holder for holder, _ in self.recalled.values()] + list(self.inv_places))
+        outputs = outputs + sums + stacks + [self.batched[id(n)] for n in published]
+        return {"run": lowering.graph(outputs, leaves), "n_sums": len(sums),
+                "n_stacks": len(stacks), "terms": terms, "published": published}
 
-    def _run_loop(self, lowering, init, xs, before_values, invariants):
+    def _recurrent_outside_loop(self):
+        return {id(n) for n in self.order if self.kinds[id(n)] == RECURRENT
+                and id(n) not in self.loop}
+
+    def _remember(self, jnp, per_step, after_values, loop_stacks, final, states):
+        """Leave every per-step value at hand for the loop of the gradient: before and
+        after the loop, stacked by it, and each new carry (the states shifted by one)."""
+        if self.lowering is None:
+            return
+        by_id = {id(n): n for n in self.order}
+        known = list(per_step) + list(after_values) \
+            + [(by_id[i], v) for i, v in zip(self.stacked_in_loop, loop_stacks)]
+        for k in self.recurrent:
+            last = final[k][None]
+            new = jnp.concatenate([last, states[k][:-1]]) if self.scan.reverse else \
+                jnp.concatenate([states[k][1:], last])
+            known.append((self.new_carries[k], new))
+        for node, value in known:
+            self.lowering.remember(("per step", self.keys[id(node)]), value)
+
+    def _run_loop(self, lowering, init, xs, per_step, invariants):
         """lax.scan of the recurrence: (final carries, states, stacked loop values), the
-        last two lists aligned with the carries and with `stacked_in_loop`."""
+        last two lists aligned with the carries and with `stacked_in_loop`. `per_step`:
+        (node, stacked values) known before the loop; it reads their slices."""
         final, states = list(init), [None] * len(self.carry_places)
         if not self.loop:
             return final, states, []
         in_loop = [node for node in self.order if id(node) in self.loop]
         read = {id(c) for node in in_loop for c in node.children}
-        sliced = [(n, v) for n, v in zip(self.before, before_values) if id(n) in read]
+        sliced = [(n, v) for n, v in per_step if id(n) in read]
         slots = [Variable.placeholder(n.shape, n.dtype, f"slice {n.name}") for n, _ in sliced]
         by_id = {id(n): n for n in self.order}
         outputs = [self.new_carries[k] for k in self.recurrent] \
@@ -437,6 +511,23 @@ class LoopSplit:
         if self.scan.reverse:
             before = jnp.flip(before, axis=0)
         return (init + before).astype(init.dtype)
+
+
+def _operand_key(node):
+    """The structural key a scan gives the place it feeds with outside node `node`: the
+    node itself, or, for the values another scan's carry had entering each step (a
+    slice of that scan's packed value), that scan and carry."""
+    if isinstance(node, Reshape) and isinstance(node.children[0], Slice):
+        piece = node.children[0]
+        scan, item = piece.children[0], piece.item
+        if isinstance(scan, Scan) and isinstance(item, slice) and item.step is None:
+            start = 0
+            for k, (shape, _) in enumerate(scan.layout):
+                if (start, start + size_of(shape)) == (item.start, item.stop) \
+                        and k >= scan.n_carry + scan.n_ys and node.shape == shape:
+                    return ("carry", id(scan), k - scan.n_carry - scan.n_ys)
+                start += size_of(shape)
+    return ("node", id(node))
 
 
 def _sum_terms(total, uses):

@@ -124,3 +124,24 @@ def test_an_op_without_a_batch_rule_joins_the_loop():
     split = LoopSplit(scan_node(final))
     assert any(isinstance(n, ad.Scan) and id(n) in split.loop for n in split.order)
     assert_backends_agree([final, ys, *ad.grad(final + ad.sum(ys), [m, x])])
+
+
+def test_the_gradient_loop_recalls_what_the_loop_computed(problem, monkeypatch):
+    p = problem
+    recalled = []
+    batch = LoopSplit._batch_outside_loop
+
+    def spy(self):
+        refused = batch(self)
+        by_id = {id(n): n for n in self.order}
+        recalled.append(sorted(type(by_id[i]).__name__ for i in self.recalled))
+        return refused
+    monkeypatch.setattr(LoopSplit, "_batch_outside_loop", spy)
+    (h, acc), (out, norms) = ad.scan(rnn_with_accumulators(p), (p["h0"], p["a0"]), p["xs"])
+    loss = ad.sum(out ** 2) + ad.sum(acc * acc)
+    outputs = [loss, *ad.grad(loss, [p["w"], p["u"], p["v"]])]
+    got = ad.function(outputs, backend="jax")()
+    # the gradient's loop takes the new h (tanh) and h @ v from the loop it differentiates
+    assert any({"Tanh", "Einsum"} <= set(names) for names in recalled), recalled
+    for g, w in zip(got, ad.function(outputs)()):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-13)
