@@ -19,6 +19,8 @@ Systems ("ways"):
 * autodiff nested grad: ``d = ad.simplify(ad.grad(ad.sum(d), [x])[0])`` n times.
 * autodiff nested grad (raw): the same without ``ad.simplify``, evaluated with
   ``ad.evaluate(d, simplify=False)``: the size nesting gives before any rewriting.
+* autodiff jax: ``ad.derivative`` as above, compiled with ``ad.function(d, backend="jax")``
+  at the first evaluation (which therefore includes it, as jax's includes XLA's compile).
 * torch: ``torch.autograd.grad(d.sum(), x, create_graph=True)`` n times. Eager: building
   computes the values, and evaluating at a new x means running it all again, so the eval
   columns time a complete re-run. Size: the distinct autograd nodes reachable through

@@ -10,8 +10,10 @@ once, `ad.function` with the batch as input, new batches fed each step), autodif
 dynamic (the same two written with `autodiff.nn`: Sequential of Linear and ReLU,
 nn.softmax_cross_entropy on the one-hot labels, nn.SGD; nn.Linear's weight is (out, in),
 so the weights are loaded transposed and compared transposed back), torch (eager,
-torch.optim.SGD), jax (the whole step under jax.jit), autograd (HIPS). The parameter
-update is part of every step.
+torch.optim.SGD), jax (the whole step under jax.jit), autograd (HIPS), and autodiff jax
+(the graph on the jax backend: the whole step, SGD update included, one XLA program with
+the parameters kept on the device through `updates`). The parameter update is part of
+every step.
 """
 import numpy as np
 

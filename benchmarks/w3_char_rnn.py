@@ -15,7 +15,9 @@ nn.RNNCell over the sequence, an nn.Linear output layer, nn.softmax_cross_entrop
 nn.clip_grad_value, nn.Adagrad; weights loaded transposed, as nn's are (out, in); the
 cell's two biases start as bias_ih = bh, bias_hh = 0, and only bias_ih is trained), torch
 (eager, torch.optim.Adagrad, clip_grad_value_), jax (whole step jitted, the time loop a
-lax.scan), autograd.
+lax.scan), autograd; autodiff scan (autodiff compiled with the loop as one `ad.scan`) and
+autodiff jax (the loop an `ad.scan`, the whole step with clipping and Adagrad one XLA
+program through `updates`, on the jax backend).
 """
 import numpy as np
 

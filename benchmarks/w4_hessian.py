@@ -14,6 +14,7 @@ Systems:
   ``F = ad.function(H)``; a call is ``F()``. A is an ``ad.Constant`` (fixed, as JAX's
   closure constant is). Build (graph), compile (``ad.function``) and first call are
   reported separately.
+* autodiff jax: the same graph with ``ad.function(H, backend="jax")``.
 * jax: ``jax.jit(jax.hessian(f))`` (forward-over-reverse); first call = trace + XLA
   compile + run.
 * torch: ``torch.autograd.functional.hessian(f, x, vectorize=True)``.

@@ -7,8 +7,8 @@ GC = G @ C^T; dA = GC @ B^T, dB = A^T @ GC, dC = AB^T @ G: six matmuls),
 numpy einsum (the same maths as four three-operand ``np.einsum(..., optimize=True)``
 calls written the obvious way, no intermediates shared: what a user gets from einsum
 without thinking about the order), autodiff compiled (`ad.einsum` + `ad.grad` +
-`ad.function`) and dynamic (rebuilt every call), torch (torch.einsum + autograd), jax
-(jit of value_and_grad), autograd.
+`ad.function`) and dynamic (rebuilt every call), autodiff jax (the compiled graph on the
+jax backend), torch (torch.einsum + autograd), jax (jit of value_and_grad), autograd.
 """
 import numpy as np
 
