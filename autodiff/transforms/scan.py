@@ -354,7 +354,7 @@ class LoopSplit:
         """Build `batched` (id -> node with a leading time axis) for every node outside
         the loop; returns a node its op cannot batch, or None."""
         T = self.length
-        self.batched, self.stacked_in_loop, self.recalled = {}, {}, {}
+        self.batched, self.stacked_in_loop, self.recalled, self.shifted = {}, {}, {}, {}
         for place in self.carry_places + self.x_places:  # the states, the sequences
             self.batched[id(place)] = Variable.placeholder((T,) + place.shape, place.dtype,
                                                            f"stacked {place.name}")
@@ -383,6 +383,12 @@ class LoopSplit:
             return BroadcastTo(node, (self.length,) + node.shape)
         if id(node) in self.batched:
             return self.batched[id(node)]
+        carry = next((k for k in self.recurrent if self.new_carries[k] is node), None)
+        if carry is not None:  # a new carry: the states shifted by one step, not stacked
+            if carry not in self.shifted:
+                self.shifted[carry] = Variable.placeholder((self.length,) + node.shape,
+                                                           node.dtype, f"new {node.name}")
+            return self.shifted[carry]
         holder = self.stacked_in_loop.get(id(node))
         if holder is None:  # a loop value: the loop stacks it
             holder = Variable.placeholder((self.length,) + node.shape, node.dtype,
@@ -410,7 +416,9 @@ class LoopSplit:
             + [(by_id[i], value) for i, (_, value) in self.recalled.items()]
         final, states, loop_stacks = self._run_loop(lowering, init, xs, per_step, invariants)
         given = (list(xs) + [states[k] for k in range(n_carry) if k in self.recurrent]
-                 + loop_stacks + [value for _, value in per_step] + list(invariants))
+                 + loop_stacks + [self._new_carry_values(jnp, k, final, states)
+                                  for k in self.shifted]
+                 + [value for _, value in per_step] + list(invariants))
         out = after["run"](*given)
         n_ys, n_sums, n_stacks = len(self.ys), after["n_sums"], after["n_stacks"]
         ys, sums = out[:n_ys], out[n_ys:n_ys + n_sums]
@@ -441,7 +449,7 @@ class LoopSplit:
                      and id(n) not in self.recalled] if self.lowering is not None else []
         leaves = ([self.batched[id(p)] for p in self.x_places]
                   + [self.batched[id(self.carry_places[k])] for k in self.recurrent]
-                  + list(self.stacked_in_loop.values())
+                  + list(self.stacked_in_loop.values()) + list(self.shifted.values())
                   + [self.batched[id(n)] for n in self.before]
                   + [holder for holder, _ in self.recalled.values()] + list(self.inv_places))
         outputs = outputs + sums + stacks + [self.batched[id(n)] for n in published]
@@ -461,10 +469,7 @@ class LoopSplit:
         known = list(per_step) + list(after_values) \
             + [(by_id[i], v) for i, v in zip(self.stacked_in_loop, loop_stacks)]
         for k in self.recurrent:
-            last = final[k][None]
-            new = jnp.concatenate([last, states[k][:-1]]) if self.scan.reverse else \
-                jnp.concatenate([states[k][1:], last])
-            known.append((self.new_carries[k], new))
+            known.append((self.new_carries[k], self._new_carry_values(jnp, k, final, states)))
         for node, value in known:
             self.lowering.remember(("per step", self.keys[id(node)]), value)
 
@@ -499,6 +504,14 @@ class LoopSplit:
         for j, k in enumerate(self.recurrent):
             final[k], states[k] = last[j], entering[j]
         return final, states, list(stacks)
+
+    def _new_carry_values(self, jnp, k, final, states):
+        """Carry k's new value at every step: its value entering the next step (in the
+        loop's direction), the final value for the last."""
+        last = final[k][None]
+        if self.scan.reverse:
+            return jnp.concatenate([last, states[k][:-1]])
+        return jnp.concatenate([states[k][1:], last])
 
     def _accumulated_states(self, jnp, init, term_stacks):
         """An accumulator's value entering each step: the initial value plus the terms of
