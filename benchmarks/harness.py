@@ -103,6 +103,16 @@ def import_peer(name):
     return module
 
 
+def jax_backend_note():
+    """None when autodiff's jax backend can run here (jax importable), else why not. It
+    does not depend on the jax peer: ``--skip jax`` leaves JAX's own systems out only."""
+    try:
+        import jax  # noqa: F401
+    except Exception as err:
+        return f"autodiff jax: jax not available ({type(err).__name__}: {err}); skipped"
+    return None
+
+
 def peer_note(name):
     err = _peers.get(name)
     if name in _SKIPPED_PEERS:
@@ -187,13 +197,17 @@ class System:
     and returns only when its results are ready. `values()` returns {name: array} of
     the loss and gradients at the current state on the check batch, changing nothing.
     `params()` (optional) returns the parameters as numpy arrays, to check that
-    training steps agree too.
+    training steps agree too. `compile` (optional), for systems that compile a program
+    before their first step: ``{"seconds": s, "xla_seconds": s}``, the whole
+    ``ad.function(...)`` call and, of it, JAX's lowering and XLA's compilation
+    (``Function.compile_seconds``); reported in their own column, never in a step time.
     """
     name: str
     step: callable
     values: callable
     params: callable = None
     note: str = ""
+    compile: dict = None
 
 
 @dataclass
@@ -222,6 +236,17 @@ class CustomWorkload:
     key: str
     title: str
     run: callable
+
+
+def timed_compile(make):
+    """Run `make()` (an ``ad.function(...)`` call) and time it: (function, compile record
+    for `System.compile`: the whole call, and the part ``Function.compile_seconds`` says
+    JAX's lowering and XLA's compilation took, when the backend records it)."""
+    t0 = time.perf_counter()
+    function = make()
+    seconds = time.perf_counter() - t0
+    return function, {"seconds": seconds,
+                      "xla_seconds": getattr(function, "compile_seconds", None)}
 
 
 def rel_err(a, b):
@@ -420,7 +445,7 @@ def format_table(results):
     """The printed table: one block per workload, one line per system."""
     lines = []
     head = (f"{'system':<28}{'median ms':>11}  {'round medians ms (spread)':<30}"
-            f"{'x numpy_by_hand':>16}  {'ratio by round':<15}{'steps':>6}")
+            f"{'x numpy_by_hand':>16}  {'ratio by round':<15}{'steps':>6}  {'compile s (xla)':>15}")
     for wl in results:
         lines.append("")
         if "summary" not in wl:  # a CustomWorkload: its own table
@@ -442,7 +467,7 @@ def format_table(results):
             steps = wl.get("steps_per_round", {}).get(name, wl["steps"])
             steps = f"{steps}{'*' if steps < wl['steps'] else ''}"
             lines.append(f"{name:<28}{_fmt(e['median_ms']):>11}  {rounds:<30}{ratio:>16}  "
-                         f"{rr:<15}{steps:>6}")
+                         f"{rr:<15}{steps:>6}  {_fmt_compile(wl.get('compile', {}).get(name)):>15}")
         if any(v < wl["steps"] for v in wl.get("steps_per_round", {}).values()):
             lines.append(f"  * steps per round cut by the time budget "
                          f"({wl.get('budget')} s per system per round)")
@@ -450,6 +475,14 @@ def format_table(results):
             lines.append(f"  note: {note}")
         lines.extend(wl.get("extra_lines", []))
     return "\n".join(lines)
+
+
+def _fmt_compile(record):
+    """'total (xla)' seconds of a compiled system, '' for the others."""
+    if not record:
+        return ""
+    xla = record.get("xla_seconds")
+    return f"{record['seconds']:.2f}" + (f" ({xla:.2f})" if xla is not None else "")
 
 
 def _fmt(ms):

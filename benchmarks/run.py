@@ -125,6 +125,7 @@ def _run_standard(wl, args, results, checks, t0):
                     "warmup": wl.warmup, "rounds": args.rounds, "block": args.block,
                     "budget": args.budget, "steps_per_round": wl.steps_per_round,
                     "notes": wl.notes, "summary": summary, "extra_lines": extra,
+                    "compile": {s.name: s.compile for s in wl.systems if s.compile},
                     "data": getattr(wl, "data", None),
                     "times_ms": {k: [[t * 1e3 for t in r] for r in v]
                                  for k, v in times.items()},

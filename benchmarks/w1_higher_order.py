@@ -19,6 +19,8 @@ Systems ("ways"):
 * autodiff nested grad: ``d = ad.simplify(ad.grad(ad.sum(d), [x])[0])`` n times.
 * autodiff nested grad (raw): the same without ``ad.simplify``, evaluated with
   ``ad.evaluate(d, simplify=False)``: the size nesting gives before any rewriting.
+* autodiff jax: ``ad.derivative`` as above, compiled with ``ad.function(d, backend="jax")``
+  at the first evaluation (which therefore includes it, as jax's includes XLA's compile).
 * torch: ``torch.autograd.grad(d.sum(), x, create_graph=True)`` n times. Eager: building
   computes the values, and evaluating at a new x means running it all again, so the eval
   columns time a complete re-run. Size: the distinct autograd nodes reachable through
@@ -51,7 +53,8 @@ import warnings
 
 import numpy as np
 
-from harness import CustomWorkload, import_peer, peer_note, REFERENCE, rel_err
+from harness import (CustomWorkload, import_peer, jax_backend_note, peer_note, REFERENCE,
+                     rel_err)
 
 X0 = np.linspace(-7.0, 7.0, 1000)
 ORDERS = tuple(range(1, 11))
@@ -183,6 +186,25 @@ class AutodiffNestedRaw(AutodiffNested):
     simplify = False
 
 
+class AutodiffJax(AutodiffDerivative):
+    name = "autodiff jax"
+    label = "ad.derivative(y, x, n); ad.function(d, backend='jax')"
+
+    def build(self, n):
+        return {"graph": super().build(n), "function": None}
+
+    def evaluate(self, handle):
+        if handle["function"] is None:  # the first evaluation compiles, as jax's does
+            t0 = time.perf_counter()
+            handle["function"] = self.ad.function(handle["graph"], backend="jax")
+            handle["compile"] = {"seconds": time.perf_counter() - t0,
+                                 "xla_seconds": handle["function"].compile_seconds}
+        return handle["function"]()
+
+    def size(self, handle):
+        return self.ad.graph_size(handle["graph"])
+
+
 # --- peers -------------------------------------------------------------------------------
 
 def torch_graph_nodes(t):
@@ -300,6 +322,7 @@ class Cell:
         self.handle = None
         self.eval_once = False
         self.values = None
+        self.compile = []  # autodiff jax: {"seconds", "xla_seconds"} of each build
 
 
 def _time_cell(way, n, cell, rnd, steady_budget, keep):
@@ -320,6 +343,8 @@ def _time_cell(way, n, cell, rnd, steady_budget, keep):
     cell.evals[rnd] = statistics.median(evals)
     if cell.size is None:
         cell.size = way.size(handle)
+    if isinstance(handle, dict) and handle.get("compile"):
+        cell.compile.append(handle["compile"])
     if keep:
         cell.handle = handle
     return v1, v2
@@ -367,6 +392,12 @@ def make_ways(kind, skip):
     for cls in (AutodiffDerivative, AutodiffNested, AutodiffNestedRaw):
         if cls.name not in skip:
             ways.append(cls(kind))
+    if AutodiffJax.name not in skip:
+        note = jax_backend_note()
+        if note:
+            notes.append(note)
+        else:
+            ways.append(AutodiffJax(kind))
     for peer, cls in (("torch", TorchWay), ("jax", JaxWay), ("autograd", AutogradWay)):
         if import_peer(peer) is None:
             notes.append(peer_note(peer))
@@ -449,6 +480,7 @@ def _run(kind, args, out):
                 cell.first.clear()
                 cell.second.clear()
                 cell.evals.clear()
+                cell.compile.clear()
             line.append(f"{w.name} {cell.err:.0e}" + (" WRONG" if cell.wrong else ""))
         out(f"    n={n:<2} " + ", ".join(line) + f"   [{time.perf_counter() - t_start:.0f} s]")
         sys.stdout.flush()
@@ -625,10 +657,29 @@ def _table(kind, ways, cells, orders, rounds):
                 "first_eval_s": cell.first, "second_eval_s": cell.second,
                 "eval_s_by_round": {str(r): v for r, v in ev.items()}, "ratio": ratio,
                 "round_ratios": ratios, "once": cell.once, "err": cell.err,
-                "wrong": cell.wrong}
+                "wrong": cell.wrong, "compile": cell.compile}
     lines.append("  * built once (round 0): its build and first/second evaluation are single "
                  "measurements")
+    lines += _compile_lines(ways, cells, orders)
     return lines, data
+
+
+def _compile_lines(ways, cells, orders):
+    """Compile seconds by order for the systems that compile a program (median over
+    rounds): the ad.function call and, of it, JAX's lowering and XLA's compilation."""
+    lines = []
+    for w in ways:
+        per_order = []
+        for n in orders:
+            cell = cells.get((w.name, n))
+            if cell is not None and cell.compile:
+                total = _med([c["seconds"] for c in cell.compile])
+                xla = _med([c["xla_seconds"] for c in cell.compile])
+                per_order.append(f"n={n} {total:.2f} ({xla:.2f})")
+        if per_order:
+            lines.append(f"  {w.name}: compile s (ad.function; of it XLA lower + compile), "
+                         f"part of its 1st eval: " + ", ".join(per_order))
+    return lines
 
 
 def _reference_figures(kind, ways, cells):

@@ -10,12 +10,15 @@ once, `ad.function` with the batch as input, new batches fed each step), autodif
 dynamic (the same two written with `autodiff.nn`: Sequential of Linear and ReLU,
 nn.softmax_cross_entropy on the one-hot labels, nn.SGD; nn.Linear's weight is (out, in),
 so the weights are loaded transposed and compared transposed back), torch (eager,
-torch.optim.SGD), jax (the whole step under jax.jit), autograd (HIPS). The parameter
-update is part of every step.
+torch.optim.SGD), jax (the whole step under jax.jit), autograd (HIPS), and autodiff jax
+(the graph on the jax backend: the whole step, SGD update included, one XLA program with
+the parameters kept on the device through `updates`). The parameter update is part of
+every step.
 """
 import numpy as np
 
-from harness import System, Workload, import_peer, peer_note, REFERENCE
+from harness import (System, Workload, import_peer, jax_backend_note, peer_note, REFERENCE,
+                     timed_compile)
 
 SIZES = (784, 256, 256, 10)
 BATCH = 128
@@ -158,6 +161,39 @@ def autodiff_dynamic(problem):
         return _named(loss_value, grad_values)
 
     return System("autodiff dynamic", step, values, lambda: [p.value.copy() for p in params])
+
+
+def autodiff_jax(problem):
+    """The whole step as one XLA program (backend="jax"): loss, gradients and the SGD
+    update given as `updates`, so the parameters stay on the device between steps. The
+    batches are given as jax arrays, as the jax (jit) system gets them."""
+    import autodiff as ad
+    import jax
+    params0, xs, ys, _ = problem
+    params = [ad.Variable(p.copy(), name=n) for p, n in zip(params0, NAMES)]
+    xb = ad.Variable(xs[0], name="x")
+    yb = ad.Variable(ys[0], name="y")
+    loss = _ad_loss(ad, params, xb, yb)
+    grads = ad.grad(loss, params)
+    f, compiled = timed_compile(lambda: ad.function(
+        loss, inputs=[xb, yb], updates={p: p - LR * g for p, g in zip(params, grads)},
+        backend="jax"))
+    check = ad.function([loss, *grads], inputs=[xb, yb], backend="jax")
+    with jax.enable_x64(True):
+        xj = [jax.device_put(x) for x in xs]
+        yj = [jax.device_put(y) for y in ys]
+    cyc = _Cycle()
+
+    def step():
+        i = cyc.next()
+        return f(xj[i], yj[i])  # a numpy value: waits for the program
+
+    def values():
+        loss_value, *grad_values = check(xs[0], ys[0])
+        return _named(loss_value, grad_values)
+
+    return System("autodiff jax", step, values, lambda: [p.value.copy() for p in params],
+                  compile=compiled)
 
 
 # --- autodiff with nn modules --------------------------------------------------------
@@ -357,6 +393,12 @@ def build(quick=False, skip=()):
                        ("autodiff modules dynamic", autodiff_modules_dynamic)):
         if name not in skip:
             systems.append(make(problem))
+    if "autodiff jax" not in skip:
+        note = jax_backend_note()
+        if note:
+            notes.append(note)
+        else:
+            systems.append(autodiff_jax(problem))
     for peer, make in (("torch", torch_system), ("jax", jax_system),
                        ("autograd", autograd_system)):
         if import_peer(peer) is None:

@@ -15,11 +15,14 @@ nn.RNNCell over the sequence, an nn.Linear output layer, nn.softmax_cross_entrop
 nn.clip_grad_value, nn.Adagrad; weights loaded transposed, as nn's are (out, in); the
 cell's two biases start as bias_ih = bh, bias_hh = 0, and only bias_ih is trained), torch
 (eager, torch.optim.Adagrad, clip_grad_value_), jax (whole step jitted, the time loop a
-lax.scan), autograd.
+lax.scan), autograd; autodiff scan (autodiff compiled with the loop as one `ad.scan`) and
+autodiff jax (the loop an `ad.scan`, the whole step with clipping and Adagrad one XLA
+program through `updates`, on the jax backend).
 """
 import numpy as np
 
-from harness import System, Workload, import_peer, peer_note, REFERENCE
+from harness import (System, Workload, import_peer, jax_backend_note, peer_note, REFERENCE,
+                     timed_compile)
 
 VOCAB, HIDDEN, SEQ = 65, 100, 25
 LR, CLIP, EPS = 0.1, 5.0, 1e-10
@@ -197,6 +200,99 @@ def autodiff_dynamic(pb):
         return _named(loss_value, grad_values)
 
     return System("autodiff dynamic", step, values, lambda: [p.value.copy() for p in params])
+
+
+def _ad_rnn_scan(ad, params, X, Y, h, batch):
+    """_ad_rnn with the time loop as one `ad.scan` over the sequences X, Y (T, batch, V)."""
+    Wxh, Whh, bh, Why, by = params
+
+    def cell(h, xy):
+        x, y = xy
+        h = ad.tanh(x @ Wxh + h @ Whh + bh)
+        return h, ad.sum(ad.SoftmaxCEWithLogits(y, h @ Why + by))
+
+    h_last, losses = ad.scan(cell, h, (X, Y))
+    return ad.sum(losses) * (1.0 / batch), h_last
+
+
+def autodiff_scan(pb):
+    """autodiff compiled with the loop written as `ad.scan` (numpy backend): one loop node
+    instead of 25 unrolled cells; update in numpy as in autodiff compiled."""
+    import autodiff as ad
+    B = pb["batch"]
+    params = [ad.Variable(p.copy(), name=n) for p, n in zip(pb["params"], NAMES)]
+    mems = [np.zeros_like(p) for p in pb["params"]]
+    X = ad.Variable(pb["xs"][0], name="x")
+    Y = ad.Variable(pb["ys"][0], name="y")
+    h0 = ad.Variable(np.zeros((B, HIDDEN)), name="h0")
+    loss, h_last = _ad_rnn_scan(ad, params, X, Y, h0, B)
+    grads = ad.grad(loss, params)
+    f, compiled = timed_compile(lambda: ad.function([loss, *grads, h_last], inputs=[X, Y, h0]))
+    st = _State(B)
+
+    def step():
+        i = st.next()
+        loss_value, *grad_values, st.h = f(pb["xs"][i], pb["ys"][i], st.h)
+        values = [p.value for p in params]
+        _clip_adagrad(values, grad_values, mems)
+        for p, v in zip(params, values):
+            p.value = v
+        return loss_value
+
+    def values():
+        loss_value, *grad_values, _ = f(pb["xs"][0], pb["ys"][0], np.zeros((B, HIDDEN)))
+        return _named(loss_value, grad_values)
+
+    return System("autodiff scan", step, values, lambda: [p.value.copy() for p in params],
+                  compile=compiled)
+
+
+def _ad_clip_adagrad(ad, params, grads, mems):
+    """The updates of clipping and Adagrad as graph nodes: {Variable: its new value}."""
+    updates = {}
+    for p, g, m in zip(params, grads, mems):
+        g = ad.clip(g, -CLIP, CLIP)
+        new_m = m + g * g
+        updates[m] = new_m
+        updates[p] = p - LR * g / (ad.sqrt(new_m) + EPS)
+    return updates
+
+
+def autodiff_jax(pb):
+    """The whole step as one XLA program (backend="jax"): the loop an `ad.scan`, then
+    gradients, clipping and Adagrad as `updates`; parameters, Adagrad's accumulators and
+    the carried hidden state are Variables that stay on the device between steps. The
+    batches are given as jax arrays, as the jax (jit) system gets them."""
+    import autodiff as ad
+    import jax
+    B = pb["batch"]
+    params = [ad.Variable(p.copy(), name=n) for p, n in zip(pb["params"], NAMES)]
+    mems = [ad.Variable(np.zeros_like(p), name="G" + n) for p, n in zip(pb["params"], NAMES)]
+    X = ad.Variable(pb["xs"][0], name="x")
+    Y = ad.Variable(pb["ys"][0], name="y")
+    h = ad.Variable(np.zeros((B, HIDDEN)), name="h")
+    loss, h_last = _ad_rnn_scan(ad, params, X, Y, h, B)
+    grads = ad.grad(loss, params)
+    updates = _ad_clip_adagrad(ad, params, grads, mems)
+    updates[h] = h_last  # carried to the next step, on the device
+    f, compiled = timed_compile(lambda: ad.function(loss, inputs=[X, Y], updates=updates,
+                                                    backend="jax"))
+    check = ad.function([loss, *grads], inputs=[X, Y, h], backend="jax")
+    with jax.enable_x64(True):
+        xs = [jax.device_put(x) for x in pb["xs"]]
+        ys = [jax.device_put(y) for y in pb["ys"]]
+    st = _State(B)
+
+    def step():
+        i = st.next()
+        return f(xs[i], ys[i])  # a numpy value: waits for the program
+
+    def values():
+        loss_value, *grad_values = check(pb["xs"][0], pb["ys"][0], np.zeros((B, HIDDEN)))
+        return _named(loss_value, grad_values)
+
+    return System("autodiff jax", step, values, lambda: [p.value.copy() for p in params],
+                  compile=compiled)
 
 
 # --- autodiff with nn modules --------------------------------------------------------
@@ -430,9 +526,16 @@ def build(batch, quick=False, skip=()):
     for name, make in (("autodiff compiled", autodiff_compiled),
                        ("autodiff dynamic", autodiff_dynamic),
                        ("autodiff modules compiled", autodiff_modules_compiled),
-                       ("autodiff modules dynamic", autodiff_modules_dynamic)):
+                       ("autodiff modules dynamic", autodiff_modules_dynamic),
+                       ("autodiff scan", autodiff_scan)):
         if name not in skip:
             systems.append(make(pb))
+    if "autodiff jax" not in skip:
+        note = jax_backend_note()
+        if note:
+            notes.append(note)
+        else:
+            systems.append(autodiff_jax(pb))
     for peer, make in (("torch", torch_system), ("jax", jax_system),
                        ("autograd", autograd_system)):
         if import_peer(peer) is None:

@@ -14,6 +14,7 @@ Systems:
   ``F = ad.function(H)``; a call is ``F()``. A is an ``ad.Constant`` (fixed, as JAX's
   closure constant is). Build (graph), compile (``ad.function``) and first call are
   reported separately.
+* autodiff jax: the same graph with ``ad.function(H, backend="jax")``.
 * jax: ``jax.jit(jax.hessian(f))`` (forward-over-reverse); first call = trace + XLA
   compile + run.
 * torch: ``torch.autograd.functional.hessian(f, x, vectorize=True)``.
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from harness import System, Workload, import_peer, peer_note, REFERENCE
+from harness import System, Workload, import_peer, jax_backend_note, peer_note, REFERENCE
 
 N = 100
 
@@ -62,6 +63,29 @@ def autodiff_system(A, x0, first):
     first["autodiff"] = {"build_ms": (t1 - t0) * 1e3, "compile_ms": (t2 - t1) * 1e3,
                          "first_call_ms": (t3 - t2) * 1e3, "size": ad.graph_size(H)}
     return System("autodiff", F, lambda: {"loss": float(ad.evaluate(f)), "H": F()})
+
+
+def autodiff_jax(A, x0, first):
+    """The same Hessian graph as autodiff's, compiled with ``backend="jax"``: one XLA
+    program; build, compile (of it XLA's lowering and compilation) and first call apart."""
+    import autodiff as ad
+    import jax
+    jax.jit(lambda v: v + 1.0)(np.ones(2)).block_until_ready()  # backend start-up, as for jax
+    t0 = time.perf_counter()
+    x = ad.Variable(x0.copy(), name="x")
+    f = ad.sum(ad.tanh(ad.Constant(A) @ x)) + 0.5 * ad.sum(x ** 2)
+    H = ad.hessian(f, x)
+    t1 = time.perf_counter()
+    F = ad.function(H, backend="jax")
+    t2 = time.perf_counter()
+    F()
+    t3 = time.perf_counter()
+    first["autodiff jax"] = {"build_ms": (t1 - t0) * 1e3, "compile_ms": (t2 - t1) * 1e3,
+                             "xla_ms": F.compile_seconds * 1e3,
+                             "first_call_ms": (t3 - t2) * 1e3, "size": ad.graph_size(H)}
+    system = System("autodiff jax", F, lambda: {"loss": float(ad.evaluate(f)), "H": F()})
+    system.compile = {"seconds": t2 - t1, "xla_seconds": F.compile_seconds}
+    return system
 
 
 def jax_system(A, x0, first):
@@ -127,8 +151,9 @@ def _first_call_lines(first):
     for name, rec in first.items():
         if "build_ms" in rec:
             total = rec["build_ms"] + rec["compile_ms"] + rec["first_call_ms"]
+            xla = f" (XLA {rec['xla_ms']:.1f})" if "xla_ms" in rec else ""
             lines.append(f"    {name:<12} build (ad.hessian) {rec['build_ms']:.1f}, compile "
-                         f"(ad.function) {rec['compile_ms']:.1f}, first call "
+                         f"(ad.function) {rec['compile_ms']:.1f}{xla}, first call "
                          f"{rec['first_call_ms']:.2f}: total {total:.1f}; Hessian graph "
                          f"{rec['size']} nodes")
         else:
@@ -144,6 +169,12 @@ def build(quick=False, skip=()):
     systems, notes = [numpy_by_hand(A, x)], []
     if "autodiff" not in skip:
         systems.append(autodiff_system(A, x, first))
+    if "autodiff jax" not in skip:
+        note = jax_backend_note()
+        if note:
+            notes.append(note)
+        else:
+            systems.append(autodiff_jax(A, x, first))
     for peer, make in (("jax", jax_system), ("torch", torch_system),
                        ("autograd", autograd_system)):
         if import_peer(peer) is None:

@@ -7,12 +7,13 @@ GC = G @ C^T; dA = GC @ B^T, dB = A^T @ GC, dC = AB^T @ G: six matmuls),
 numpy einsum (the same maths as four three-operand ``np.einsum(..., optimize=True)``
 calls written the obvious way, no intermediates shared: what a user gets from einsum
 without thinking about the order), autodiff compiled (`ad.einsum` + `ad.grad` +
-`ad.function`) and dynamic (rebuilt every call), torch (torch.einsum + autograd), jax
-(jit of value_and_grad), autograd.
+`ad.function`) and dynamic (rebuilt every call), autodiff jax (the compiled graph on the
+jax backend), torch (torch.einsum + autograd), jax (jit of value_and_grad), autograd.
 """
 import numpy as np
 
-from harness import System, Workload, import_peer, peer_note, REFERENCE
+from harness import (System, Workload, import_peer, jax_backend_note, peer_note, REFERENCE,
+                     timed_compile)
 
 BATCH, DIM = 32, 64
 SUBSCRIPTS = "bij,bjk,bkl->bil"
@@ -83,6 +84,25 @@ def autodiff_dynamic(abc):
     return System("autodiff dynamic", run, lambda: _named(*run()))
 
 
+def autodiff_jax(abc):
+    """autodiff compiled on the jax backend: one XLA program for the loss and the three
+    gradients; A, B, C given as jax arrays, as the jax (jit) system gets them."""
+    import autodiff as ad
+    import jax
+    A, B, C = (ad.Variable(v.copy(), name=n) for v, n in zip(abc, "ABC"))
+    loss = ad.sum(ad.einsum(SUBSCRIPTS, A, B, C) ** 2)
+    f, compiled = timed_compile(lambda: ad.function([loss, *ad.grad(loss, [A, B, C])],
+                                                    inputs=[A, B, C], backend="jax"))
+    with jax.enable_x64(True):
+        values = [jax.device_put(v) for v in abc]
+
+    def run():
+        loss_value, *grads = f(*values)  # numpy values: waits for the program
+        return loss_value, grads
+
+    return System("autodiff jax", run, lambda: _named(*run()), compile=compiled)
+
+
 def torch_system(abc):
     torch = import_peer("torch")
     tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in abc]
@@ -146,6 +166,12 @@ def build(quick=False, skip=()):
                        ("autodiff dynamic", autodiff_dynamic)):
         if name not in skip:
             systems.append(make(abc))
+    if "autodiff jax" not in skip:
+        note = jax_backend_note()
+        if note:
+            notes.append(note)
+        else:
+            systems.append(autodiff_jax(abc))
     for peer, make in (("torch", torch_system), ("jax", jax_system),
                        ("autograd", autograd_system)):
         if import_peer(peer) is None:

@@ -113,9 +113,11 @@ class Einsum(Node):
                                   split_every=lowering.split_every, optimize=True)
 
     def lower_jax(self, lowering, *values):
-        return lowering.jnp.einsum(self.subscripts, *values,
-                                   precision=lowering.lax.Precision.HIGHEST,
-                                   preferred_element_type=self.dtype)
+        """The numpy plan's steps (the same contraction order as numpy), each pairwise
+        contraction one `lowering.dot_general` on the operands as they are laid out, each
+        sum a `lowering.sum`."""
+        values = [v.astype(self.dtype) for v in values]
+        return lower_plan(lowering, self.spec.plan, values, self.dtype)
 
     def kernel(self):
         return matrix_product_kernel(self.spec.plan) or self.forward
@@ -386,6 +388,80 @@ def run_plan(plan, values):
         operands.append(_run_pair(step, operands[step.a], operands[step.b]))
         operands[step.a] = operands[step.b] = None  # free what is consumed
     return _run_operand_step(plan.final, operands[-1])
+
+
+def lower_plan(lowering, plan, values, dtype):
+    """`run_plan` for the jax backend: the same steps on jax values (see Einsum.lower_jax)."""
+    operands = [_lower_operand_step(lowering, step, v) for step, v in zip(plan.prepare, values)]
+    final = plan.final
+    for k, step in enumerate(plan.pairs):
+        a, b = operands[step.a], operands[step.b]
+        if k == len(plan.pairs) - 1 and _swapped_is_final(step, final):
+            # the last product with its operands the other way round gives the output's
+            # layout directly: no transpose after it, which XLA would fold into the
+            # product as a transposed operand (the slow layout, see lowering.dot_general)
+            operands.append(_lower_pair(lowering, _swap(step), b, a, dtype))
+            final = None
+        else:
+            operands.append(_lower_pair(lowering, step, a, b, dtype))
+    return _lower_operand_step(lowering, final, operands[-1])
+
+
+def _swapped_is_final(step, final):
+    """Whether the final step only reorders the pair's result (batch, free of a, free of
+    b) into (batch, free of b, free of a)."""
+    if final is None or final.squeeze or final.summed or final.subscripts or not step.a_free \
+            or not step.b_free:
+        return False
+    nb, na, nf = step.batch, step.a_free, step.b_free
+    return final.perm == tuple(range(nb)) + tuple(range(nb + na, nb + na + nf)) \
+        + tuple(range(nb, nb + na))
+
+
+def _swap(step):
+    """The same pairwise product with the roles of a and b exchanged."""
+    def as_b(perm, n_batch, n_free):  # (batch, free, contracted) -> (batch, contracted, free)
+        perm = perm if perm is not None else tuple(range(n_batch + n_free + step.contracted))
+        return perm[:n_batch] + perm[n_batch + n_free:] + perm[n_batch:n_batch + n_free]
+
+    def as_a(perm, n_batch, n_free):  # (batch, contracted, free) -> (batch, free, contracted)
+        perm = perm if perm is not None else tuple(range(n_batch + step.contracted + n_free))
+        return perm[:n_batch] + perm[n_batch + step.contracted:] \
+            + perm[n_batch:n_batch + step.contracted]
+
+    return step._replace(a=step.b, b=step.a, a_sum=step.b_sum, b_sum=step.a_sum,
+                         a_perm=as_a(step.b_perm, step.batch, step.b_free),
+                         b_perm=as_b(step.a_perm, step.batch, step.a_free),
+                         a_free=step.b_free, b_free=step.a_free)
+
+
+def _lower_operand_step(lowering, step, x):
+    if step is None:
+        return x
+    if step.squeeze:
+        x = x.reshape([d for i, d in enumerate(x.shape) if i not in step.squeeze])
+    if step.subscripts:  # repeated labels: a diagonal
+        return lowering.jnp.einsum(step.subscripts, x)
+    if step.summed:
+        x = lowering.sum(x, step.summed, dtype=x.dtype)
+    if step.perm is not None:
+        x = lowering.jnp.transpose(x, step.perm)
+    return x
+
+
+def _lower_pair(lowering, step, a, b, dtype):
+    """One `PairStep` as a dot_general on the operands' own layouts: the permutations
+    say where the batch, free and contracted axes are (the result's axes are batch,
+    free of a, free of b, as `_run_pair` makes them)."""
+    if step.a_sum:
+        a = lowering.sum(a, step.a_sum, dtype=a.dtype)
+    if step.b_sum:
+        b = lowering.sum(b, step.b_sum, dtype=b.dtype)
+    nb, na, nc = step.batch, step.a_free, step.contracted
+    a_axes = step.a_perm if step.a_perm is not None else tuple(range(a.ndim))
+    b_axes = step.b_perm if step.b_perm is not None else tuple(range(b.ndim))
+    return lowering.dot_general(a, b, (a_axes[nb + na:], b_axes[nb:nb + nc]),
+                                (a_axes[:nb], b_axes[:nb]), dtype)
 
 
 def matrix_product_kernel(plan):

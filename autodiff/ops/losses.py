@@ -133,7 +133,7 @@ class FrobeniusNorm(Node):
         return np.sqrt(np.sum(x * x))
 
     def lower_jax(self, lowering, x):
-        return lowering.jnp.sqrt(lowering.jnp.sum(x * x))
+        return lowering.jnp.sqrt(lowering.sum(x * x, range(x.ndim)))
 
     def lower_dask(self, lowering, x):
         return lowering.da.sqrt(lowering.reduce("sum", x * x, None))

@@ -69,7 +69,9 @@ class Mean(Reduction):
         return np.mean(x, axis=self.axis, keepdims=self.keepdims)
 
     def lower_jax(self, lowering, x):
-        return lowering.jnp.mean(x, axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
+        count = int(np.prod([x.shape[a] for a in self.axis], dtype=np.int64))
+        total = lowering.sum(x.astype(self.dtype), self.axis, keepdims=self.keepdims)
+        return total / count if count else total * np.nan
 
     def lower_dask(self, lowering, x):
         return lowering.reduce("mean", x, self.axis, self.keepdims, self.dtype)

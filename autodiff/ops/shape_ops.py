@@ -219,11 +219,7 @@ class ReduceSumToShape(ShapeOp):
 
     def lower_jax(self, lowering, x):
         kept, lead_axes = self.summed_axes()
-        if kept:
-            x = x.sum(axis=kept, keepdims=True, dtype=x.dtype)
-        if lead_axes:
-            x = x.sum(axis=lead_axes, dtype=x.dtype)
-        return x
+        return lowering.sum(x, lead_axes + kept, dtype=x.dtype).reshape(self.target)
 
     def lower_dask(self, lowering, x):
         kept, lead_axes = self.summed_axes()
@@ -265,7 +261,7 @@ class ReduceSumKeepDims(ShapeOp):
         return x.sum(axis=self.axes, keepdims=True)
 
     def lower_jax(self, lowering, x):
-        return lowering.jnp.sum(x, axis=self.axes, keepdims=True, dtype=self.dtype)
+        return lowering.sum(x, self.axes, dtype=self.dtype, keepdims=True)
 
     def lower_dask(self, lowering, x):
         return lowering.reduce("sum", x, self.axes, keepdims=True, dtype=self.dtype)

@@ -25,11 +25,14 @@ from ..core.context import scope
 from ..core.derivation import records_derivation
 from ..core.dtypes import promote
 from ..core.node import Node, Variable, as_node
+from ..core.params import freeze
 from ..core.shapes import size_of
 from ..core.traversal import topo_sort
 from ..ops.functions import reshape, zeros_like
+from ..ops.arithmetic import Add
+from ..ops.einsum import Einsum
 from ..ops.logic import Cast
-from ..ops.shape_ops import Slice
+from ..ops.shape_ops import BroadcastTo, ReduceSumToShape, Reshape, Slice, align_batched
 from ..runtime.evaluation import compiled_body
 from ..runtime.function import read_only
 from .grad import backpropagate
@@ -160,21 +163,12 @@ class Scan(Node):
             if parts else da.zeros(0, self.dtype)
 
     def lower_jax(self, lowering, *values):
-        jnp, lax = lowering.jnp, lowering.lax
-        run = lowering.graph(self.body.outputs, self.body.places)
-        carry = tuple(values[:self.n_carry])
-        xs = tuple(values[self.n_carry:self.n_carry + self.n_x])
-        invariants = values[self.n_carry + self.n_x:]
-
-        def step(c, x):
-            out = run(*c, *x, *invariants)
-            return tuple(out[:self.n_carry]), (tuple(out[self.n_carry:]), c)
-
-        final, (ys, states) = lax.scan(step, carry, xs, length=self.length,
-                                       reverse=self.reverse)
-        parts = list(final) + list(ys) + list(states)
-        return jnp.concatenate([jnp.ravel(p).astype(self.dtype) for p in parts]) \
-            if parts else jnp.zeros(0, self.dtype)
+        """``lax.scan`` over the recurrence alone (see `LoopSplit`): what depends only on
+        the sequences is computed for every step at once before the loop, what the
+        recurrence does not need after it, and sums accumulated over the steps as one
+        contraction over the steps. Per-step values are left for the loop of this loop's
+        gradient, which recomputes them (`LoopSplit`, "Shared with the gradient")."""
+        return LoopSplit(self, lowering).lower(lowering, values)
 
     # --- its derivative: a scan backwards ------------------------------------------------
     def vjp(self, g):
@@ -234,6 +228,380 @@ class Scan(Node):
         length = xs[0].shape[0] if xs else self.length
         return Scan(self.body, carry, xs, list(children[self.n_carry + self.n_x:]), length,
                     self.reverse, name=self.name)
+
+
+# --- lowering to jax: the loop split into before, during and after ------------------------
+
+#: How a loop body node's value depends on the loop: on the carries (recurrent), on the
+#: sequences only, on neither (invariant), or it is an accumulator's carry or new value.
+RECURRENT, SEQUENCE, INVARIANT, ACCUMULATOR = "recurrent", "sequence", "invariant", "accumulator"
+
+
+class LoopSplit:
+    """A scan's loop body split for `Scan.lower_jax` (on XLA, a loop step costs a dispatch
+    of every op in it, and small products run far below BLAS speed).
+
+    * The loop (``lax.scan``) computes only the recurrence: the nodes the new carries
+      depend on that depend on a carry, and the nodes no op can batch.
+    * Before it, the nodes that depend on the sequences and not on a carry are computed
+      for every step at once, batched over a leading time axis by their ops' own `batch`
+      rules (``x_t @ W`` for all t is one product); the loop reads their slices.
+    * After it, everything else the outputs need, batched the same way, from the values
+      the loop stacks (``h_t @ W_out`` for all t: one product).
+    * An accumulator, a carry whose only use is ``carry + term`` giving its new value,
+      is not carried at all: its final value is the initial one plus the term summed over
+      the steps, and a sum over the steps of a contraction is one contraction over the
+      steps too (a weight gradient ``sum_t x_t.T @ g_t`` is one product of the stacked
+      values).
+
+    Shared with the gradient: the loop of a scan's gradient recomputes, step by step,
+    what the scan computed from the same carries and slices (the gradient keeps only the
+    carries entering each step). With a `lowering`, the split remembers its per-step
+    values under structural keys (a node's op and parameters over the outside nodes the
+    loop reads, a carry standing for the scan's value entering each step), and recalls
+    such values instead of computing them again.
+
+    The values are the loop's, up to the order in which sums are added.
+    """
+
+    def __init__(self, scan, lowering=None):
+        body = scan.body
+        self.lowering = lowering
+        self.scan, self.length = scan, scan.length
+        n_carry, n_x = scan.n_carry, scan.n_x
+        self.carry_places = body.places[:n_carry]
+        self.x_places = body.places[n_carry:n_carry + n_x]
+        self.inv_places = body.places[n_carry + n_x:]
+        self.new_carries, self.ys = body.outputs[:n_carry], body.outputs[n_carry:]
+        self.order = topo_sort(body.outputs)
+        self.accumulators = self._accumulators(body.outputs)
+        self.kinds = self._kinds()
+        self.keys = self._structural_keys()
+        self.recurrent = [k for k in range(n_carry) if k not in self.accumulators]
+        self.loop = self._ancestors_in_loop([self.new_carries[k] for k in self.recurrent])
+        while True:  # a node no op can batch joins the loop, with what it depends on
+            self._close_loop()
+            refused = self._batch_outside_loop()
+            if refused is None:
+                break
+            self.loop |= self._ancestors_in_loop([refused])
+        self.before = [node for node in self.order if self.kinds[id(node)] == SEQUENCE
+                       and node.children and id(node) not in self.loop
+                       and id(node) not in self.after_loop and id(node) not in self.recalled]
+
+    # --- the split -------------------------------------------------------------------------
+    def _accumulators(self, outputs):
+        """{carry index: terms} for carries used only as ``new = carry + terms``."""
+        uses = {}
+        for node in self.order:
+            for c in node.children:
+                uses[id(c)] = uses.get(id(c), 0) + 1
+        for out in outputs:
+            uses[id(out)] = uses.get(id(out), 0) + 1
+        found, self.sum_nodes = {}, set()
+        for k, (place, new) in enumerate(zip(self.carry_places, self.new_carries)):
+            if not isinstance(new, Add) or uses.get(id(place)) != 1 or uses.get(id(new)) != 1:
+                continue
+            terms, adds = _sum_terms(new, uses)
+            if any(t is place for t in terms):
+                found[k] = [t for t in terms if t is not place]
+                self.sum_nodes.update(adds)
+        return found
+
+    def _kinds(self):
+        kinds = {}
+        for k, place in enumerate(self.carry_places):
+            kinds[id(place)] = ACCUMULATOR if k in self.accumulators else RECURRENT
+        for add in self.sum_nodes:  # the sums giving an accumulator's new value
+            kinds[add] = ACCUMULATOR
+        for place in self.x_places:
+            kinds[id(place)] = SEQUENCE
+        for node in self.order:
+            if id(node) in kinds:
+                continue
+            of_children = {kinds[id(c)] for c in node.children}
+            kinds[id(node)] = (RECURRENT if RECURRENT in of_children else
+                               SEQUENCE if SEQUENCE in of_children else INVARIANT)
+        return kinds
+
+    def _ancestors_in_loop(self, roots):
+        """`roots` and the nodes depending on a carry that they depend on (ids)."""
+        found, stack = set(), list(roots)
+        while stack:
+            node = stack.pop()
+            if id(node) in found:
+                continue
+            found.add(id(node))
+            stack.extend(c for c in node.children if self.kinds[id(c)] == RECURRENT)
+        return found
+
+    def _close_loop(self):
+        """Complete `loop` with the nodes a loop node reads that depend on a loop node
+        (they cannot be computed before it), and note in `after_loop` the other nodes
+        depending on the loop: they are computed after it."""
+        while True:
+            self.after_loop = set()
+            for node in self.order:
+                if id(node) not in self.loop and any(
+                        id(c) in self.loop or id(c) in self.after_loop for c in node.children):
+                    self.after_loop.add(id(node))
+            needed = [c for node in self.order if id(node) in self.loop
+                      for c in node.children if id(c) in self.after_loop]
+            if not needed:
+                return
+            self.loop |= self._ancestors_in_loop(needed)
+
+    def _structural_keys(self):
+        """id -> a key equal for nodes computing the same per-step values: op, parameters
+        and the keys of the children; a place stands for what the scan feeds it."""
+        keys = {id(p): ("carry", id(self.scan), k) for k, p in enumerate(self.carry_places)}
+        operands = self.scan.children[len(self.carry_places):]
+        for place, operand in zip(self.x_places + self.inv_places, operands):
+            keys[id(place)] = _operand_key(operand)
+        for node in self.order:
+            if id(node) not in keys:
+                keys[id(node)] = (type(node), freeze(node.params),
+                                  tuple(keys[id(c)] for c in node.children)) \
+                    if node.children else node.key()
+        return keys
+
+    def _recalled(self, node):
+        """The stacked values of `node` an earlier lowering remembered, or None."""
+        if self.lowering is None or self.kinds[id(node)] != SEQUENCE:
+            return None
+        value = self.lowering.recall(("per step", self.keys[id(node)]))
+        if value is None or value.shape != (self.length,) + node.shape \
+                or value.dtype != node.dtype:
+            return None
+        return value
+
+    def _batch_outside_loop(self):
+        """Build `batched` (id -> node with a leading time axis) for every node outside
+        the loop; returns a node its op cannot batch, or None."""
+        T = self.length
+        self.batched, self.stacked_in_loop, self.recalled, self.shifted = {}, {}, {}, {}
+        for place in self.carry_places + self.x_places:  # the states, the sequences
+            self.batched[id(place)] = Variable.placeholder((T,) + place.shape, place.dtype,
+                                                           f"stacked {place.name}")
+        for node in self.order:
+            if not node.children or id(node) in self.loop or \
+                    self.kinds[id(node)] in (INVARIANT, ACCUMULATOR):
+                continue
+            value = self._recalled(node)
+            if value is not None:  # computed already, by the loop this one differentiates
+                holder = Variable.placeholder((T,) + node.shape, node.dtype, "recalled")
+                self.batched[id(node)] = holder
+                self.recalled[id(node)] = (holder, value)
+                continue
+            operands = [self.stacked(c) if self.kinds[id(c)] != INVARIANT else c
+                        for c in node.children]
+            flags = [self.kinds[id(c)] != INVARIANT for c in node.children]
+            batched = _batch_over_steps(node, operands, flags, T)
+            if batched is None:
+                return node
+            self.batched[id(node)] = batched
+        return None
+
+    def stacked(self, node):
+        """A node (outside the loop) for the values of body node `node` at every step."""
+        if self.kinds[id(node)] == INVARIANT:
+            return BroadcastTo(node, (self.length,) + node.shape)
+        if id(node) in self.batched:
+            return self.batched[id(node)]
+        carry = next((k for k in self.recurrent if self.new_carries[k] is node), None)
+        if carry is not None:  # a new carry: the states shifted by one step, not stacked
+            if carry not in self.shifted:
+                self.shifted[carry] = Variable.placeholder((self.length,) + node.shape,
+                                                           node.dtype, f"new {node.name}")
+            return self.shifted[carry]
+        holder = self.stacked_in_loop.get(id(node))
+        if holder is None:  # a loop value: the loop stacks it
+            holder = Variable.placeholder((self.length,) + node.shape, node.dtype,
+                                          f"stacked {node.name}")
+            self.stacked_in_loop[id(node)] = holder
+        return holder
+
+    # --- the program ---------------------------------------------------------------------
+    def lower(self, lowering, values):
+        """The packed value of the scan (see Scan) from its operands' jax values."""
+        jnp = lowering.jnp
+        n_carry, n_x = len(self.carry_places), len(self.x_places)
+        init, xs = values[:n_carry], values[n_carry:n_carry + n_x]
+        invariants = values[n_carry + n_x:]
+        after = self._after(lowering)  # built first: it says which loop values to stack
+        # before the loop: the sequence-only nodes for every step at once (XLA drops the
+        # ones nothing reads)
+        recalled = list(self.recalled.values())
+        before = lowering.graph([self.batched[id(n)] for n in self.before],
+                                [self.batched[id(p)] for p in self.x_places]
+                                + [holder for holder, _ in recalled] + list(self.inv_places))
+        by_id = {id(n): n for n in self.order}
+        before_values = before(*xs, *[value for _, value in recalled], *invariants)
+        per_step = list(zip(self.before, before_values)) \
+            + [(by_id[i], value) for i, (_, value) in self.recalled.items()]
+        final, states, loop_stacks = self._run_loop(lowering, init, xs, per_step, invariants)
+        given = (list(xs) + [states[k] for k in range(n_carry) if k in self.recurrent]
+                 + loop_stacks + [self._new_carry_values(jnp, k, final, states)
+                                  for k in self.shifted]
+                 + [value for _, value in per_step] + list(invariants))
+        out = after["run"](*given)
+        n_ys, n_sums, n_stacks = len(self.ys), after["n_sums"], after["n_stacks"]
+        ys, sums = out[:n_ys], out[n_ys:n_ys + n_sums]
+        term_stacks = out[n_ys + n_sums:n_ys + n_sums + n_stacks]
+        self._remember(jnp, per_step, zip(after["published"], out[n_ys + n_sums + n_stacks:]),
+                       loop_stacks, final, states)
+        for k, (lo, hi) in after["terms"].items():
+            final[k] = (init[k] + sum(sums[lo:hi])).astype(init[k].dtype)
+            states[k] = self._accumulated_states(jnp, init[k], term_stacks[lo:hi])
+        parts = list(final) + list(ys) + list(states)
+        return jnp.concatenate([jnp.ravel(p).astype(self.scan.dtype) for p in parts]) \
+            if parts else jnp.zeros(0, self.scan.dtype)
+
+    def _after(self, lowering):
+        """The graph after the loop: the stacked outputs, each accumulator's terms summed
+        over the steps, and the terms at every step (for the accumulators' states)."""
+        outputs = [self.stacked(y) for y in self.ys]
+        sums, stacks, terms = [], [], {}
+        for k, ts in self.accumulators.items():
+            terms[k] = (len(sums), len(sums) + len(ts))
+            for t in ts:
+                stacks.append(self.stacked(t))
+                sums.append(_summed_over_steps(stacks[-1]))
+        # every other value computed after the loop, for the loop of the gradient (XLA
+        # drops what nothing reads)
+        published = [n for n in self.order if id(n) in self.batched and n.children
+                     and id(n) in self.after_loop | self._recurrent_outside_loop()
+                     and id(n) not in self.recalled] if self.lowering is not None else []
+        leaves = ([self.batched[id(p)] for p in self.x_places]
+                  + [self.batched[id(self.carry_places[k])] for k in self.recurrent]
+                  + list(self.stacked_in_loop.values()) + list(self.shifted.values())
+                  + [self.batched[id(n)] for n in self.before]
+                  + [holder for holder, _ in self.recalled.values()] + list(self.inv_places))
+        outputs = outputs + sums + stacks + [self.batched[id(n)] for n in published]
+        return {"run": lowering.graph(outputs, leaves), "n_sums": len(sums),
+                "n_stacks": len(stacks), "terms": terms, "published": published}
+
+    def _recurrent_outside_loop(self):
+        return {id(n) for n in self.order if self.kinds[id(n)] == RECURRENT
+                and id(n) not in self.loop}
+
+    def _remember(self, jnp, per_step, after_values, loop_stacks, final, states):
+        """Leave every per-step value at hand for the loop of the gradient: before and
+        after the loop, stacked by it, and each new carry (the states shifted by one)."""
+        if self.lowering is None:
+            return
+        by_id = {id(n): n for n in self.order}
+        known = list(per_step) + list(after_values) \
+            + [(by_id[i], v) for i, v in zip(self.stacked_in_loop, loop_stacks)]
+        for k in self.recurrent:
+            known.append((self.new_carries[k], self._new_carry_values(jnp, k, final, states)))
+        for node, value in known:
+            self.lowering.remember(("per step", self.keys[id(node)]), value)
+
+    def _run_loop(self, lowering, init, xs, per_step, invariants):
+        """lax.scan of the recurrence: (final carries, states, stacked loop values), the
+        last two lists aligned with the carries and with `stacked_in_loop`. `per_step`:
+        (node, stacked values) known before the loop; it reads their slices."""
+        final, states = list(init), [None] * len(self.carry_places)
+        if not self.loop:
+            return final, states, []
+        in_loop = [node for node in self.order if id(node) in self.loop]
+        read = {id(c) for node in in_loop for c in node.children}
+        sliced = [(n, v) for n, v in per_step if id(n) in read]
+        slots = [Variable.placeholder(n.shape, n.dtype, f"slice {n.name}") for n, _ in sliced]
+        by_id = {id(n): n for n in self.order}
+        outputs = [self.new_carries[k] for k in self.recurrent] \
+            + [by_id[i] for i in self.stacked_in_loop]
+        outputs = _replace(outputs, [n for n, _ in sliced], slots)
+        places = [self.carry_places[k] for k in self.recurrent]
+        run = lowering.graph(outputs, places + list(self.x_places) + slots
+                             + list(self.inv_places))
+        n_rec = len(places)
+
+        def step(carry, slices):
+            out = run(*carry, *slices, *invariants)
+            return tuple(out[:n_rec]), (carry, tuple(out[n_rec:]))
+
+        last, (entering, stacks) = lowering.lax.scan(
+            step, tuple(init[k] for k in self.recurrent),
+            tuple(xs) + tuple(v for _, v in sliced), length=self.length,
+            reverse=self.scan.reverse)
+        for j, k in enumerate(self.recurrent):
+            final[k], states[k] = last[j], entering[j]
+        return final, states, list(stacks)
+
+    def _new_carry_values(self, jnp, k, final, states):
+        """Carry k's new value at every step: its value entering the next step (in the
+        loop's direction), the final value for the last."""
+        last = final[k][None]
+        if self.scan.reverse:
+            return jnp.concatenate([last, states[k][:-1]])
+        return jnp.concatenate([states[k][1:], last])
+
+    def _accumulated_states(self, jnp, init, term_stacks):
+        """An accumulator's value entering each step: the initial value plus the terms of
+        the steps before (in the loop's direction)."""
+        total = sum(t.reshape(t.shape[:1] + (1,) * (init.ndim + 1 - t.ndim) + t.shape[1:])
+                    for t in term_stacks)  # a term may broadcast against the carry
+        if self.scan.reverse:
+            total = jnp.flip(total, axis=0)
+        before = jnp.cumsum(total, axis=0) - total
+        if self.scan.reverse:
+            before = jnp.flip(before, axis=0)
+        return (init + before).astype(init.dtype)
+
+
+def _operand_key(node):
+    """The structural key a scan gives the place it feeds with outside node `node`: the
+    node itself, or, for the values another scan's carry had entering each step (a
+    slice of that scan's packed value), that scan and carry."""
+    if isinstance(node, Reshape) and isinstance(node.children[0], Slice):
+        piece = node.children[0]
+        scan, item = piece.children[0], piece.item
+        if isinstance(scan, Scan) and isinstance(item, slice) and item.step is None:
+            start = 0
+            for k, (shape, _) in enumerate(scan.layout):
+                if (start, start + size_of(shape)) == (item.start, item.stop) \
+                        and k >= scan.n_carry + scan.n_ys and node.shape == shape:
+                    return ("carry", id(scan), k - scan.n_carry - scan.n_ys)
+                start += size_of(shape)
+    return ("node", id(node))
+
+
+def _sum_terms(total, uses):
+    """The terms of `total`, a sum (Add) of sums used nowhere else, and the ids of those
+    Add nodes."""
+    terms, adds, stack = [], set(), [total]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Add) and (node is total or uses.get(id(node)) == 1) \
+                and node.shape == total.shape:
+            adds.add(id(node))
+            stack.extend(reversed(node.children))
+        else:
+            terms.append(node)
+    return terms, adds
+
+
+def _batch_over_steps(node, operands, flags, size):
+    """`node` batched over a leading axis of the flagged operands by its op's rule (or
+    broadcasting, for an elementwise op); None when neither applies."""
+    rule = getattr(node, "batch", None)
+    result = rule(operands, flags, size) if rule is not None else None
+    if result is not None:
+        return result
+    if node.elementwise:
+        return node.with_children([align_batched(o, node.ndim) if f else o
+                                   for o, f in zip(operands, flags)])
+    return None
+
+
+def _summed_over_steps(stacked):
+    """The sum over the leading (time) axis of `stacked`: for an einsum, the same einsum
+    with the time label contracted (a weight gradient summed over steps is one product)."""
+    if isinstance(stacked, Einsum) and stacked.output[:1] not in stacked.output[1:]:
+        return Einsum(",".join(stacked.inputs) + "->" + stacked.output[1:], *stacked.children)
+    return ReduceSumToShape(stacked, stacked.shape[1:])
 
 
 # --- helpers ------------------------------------------------------------------------------

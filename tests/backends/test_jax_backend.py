@@ -185,3 +185,14 @@ def test_evaluate_on_jax_twice_sees_new_values():
         want = ad.evaluate(nodes, {x: np.ones(2)})
         np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+
+
+def test_inputs_may_be_jax_arrays_of_any_dtype():
+    x = ad.Variable(np.zeros(3), name="x")
+    f = ad.function(x * 2, inputs=[x], backend="jax")
+    with jax.enable_x64(True):
+        on_device = jax.device_put(np.arange(3.0))
+        other_dtype = jax.device_put(np.arange(3, dtype=np.int32))
+    assert np.array_equal(f(on_device), [0.0, 2.0, 4.0])
+    assert np.array_equal(f(other_dtype), [0.0, 2.0, 4.0])  # converted to the input's dtype
+    assert np.array_equal(f(np.arange(3.0) + 1), [2.0, 4.0, 6.0])
