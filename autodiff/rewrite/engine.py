@@ -31,13 +31,11 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
-import copy
-
 import numpy as np
 
 from ..core import context
-from ..core.node import Constant, Variable
-from ..core.traversal import topo_sort
+from ..core.node import Constant, Node, Variable
+from ..core.params import freeze
 from ..ops.logic import Cast
 from ..ops.shape_ops import BroadcastTo
 
@@ -66,19 +64,64 @@ def rule(phase, *op_types, level=REAL):
     return register
 
 
+#: tests ``fn(rewriter, node, consumer) -> bool`` of nodes left open (see `leave_open`)
+OPEN_TESTS = []
+
+
+def leave_open(fn):
+    """Register ``fn(rewriter, node, consumer) -> bool``: a node it accepts, used by one
+    node only (`consumer`, both as given), is not rewritten on its own but left *open*
+    (`Rewriter.is_open`) for the consumer's rules to take apart. A sum inside a sum is
+    then opened once, at the outermost sum, instead of once at every level."""
+    OPEN_TESTS.append(fn)
+    return fn
+
+
 def rebuild(node, children):
     """A copy of `node` on new `children` (of the same shapes and dtypes)."""
     if all(a is b for a, b in zip(node.children, children)):
         return node
-    clone = copy.copy(node)
+    clone = object.__new__(type(node))  # copy.copy, without its generic machinery
+    clone.__dict__.update(node.__dict__)
     clone.children = tuple(children)
     return clone
+
+
+def structural_key(node, children, frozen=None):
+    """`node.key()` for `node`'s op on `children`, without building that node; None for
+    an op with a key of its own (leaves, opaque ops), which the caller asks directly.
+    `frozen`: a dict remembering frozen parameters (by their items) between calls."""
+    cls = type(node)
+    if cls.key is not _NODE_KEY:
+        return None
+    ids = tuple(map(id, children))
+    if len(ids) == 2 and ids[0] > ids[1] and node.commutative:
+        ids = (ids[1], ids[0])
+    params = node.params
+    if not params:
+        return cls, (), ids
+    if frozen is None:
+        return cls, freeze(params), ids
+    items = tuple(params.items())
+    try:
+        p = frozen.get(items)
+    except TypeError:  # unhashable parameter values (lists, arrays)
+        return cls, freeze(params), ids
+    if p is None:
+        p = frozen[items] = freeze(params)
+    return cls, p, ids
+
+
+_NODE_KEY = Node.key
 
 
 class Rewriter:
     """One rewriting pass: the interning table, node ranks, and the rules of `phases`.
 
-    `level_of(node)` gives the highest rule level allowed for a node.
+    `level_of(node)` gives the highest rule level allowed for a node. The pass costs a
+    few dictionary lookups per node when no rule fires, and what the rules that fire
+    build: rules look at a node and its children (sums and products also through
+    children nothing else uses, up to a bounded width), never at whole subgraphs.
     """
 
     def __init__(self, phases, level_of):
@@ -88,8 +131,11 @@ class Rewriter:
         self.active = set()  # ids of nodes being settled (a rule may rebuild one)
         self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
         self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
+        self.uses = {}       # id(node) -> its consumers in the graph (see `shared`)
+        self.open = set()    # ids of nodes left for their consumer (see `leave_open`)
         self._kept = []      # nodes whose ids are keys above: alive for the whole pass
-        self.rules = {}
+        self._rules = {}     # (op class, level) -> the rule functions that apply
+        self._frozen = {}    # parameter items -> frozen parameters (for keys)
         self._phases = phases
 
     def rank(self, node):
@@ -105,16 +151,48 @@ class Rewriter:
         """Whether `node` may be rewritten by rules of `level`."""
         return self.level_of(node) >= level
 
+    def shared(self, node):
+        """Whether more than one node (or an output) of the graph being rewritten uses
+        `node`: a rule that merged such a node into its parent would copy its work
+        instead of sharing it. (Counted on the graph as given, carried to what each node
+        becomes; nodes the rules build count as unshared.)"""
+        return self.uses.get(id(node), 0) > 1
+
+    def is_open(self, node):
+        """Whether `node` was left open for its one consumer to take apart (its rules
+        have not run: the consumer's rules must absorb it)."""
+        return id(node) in self.open
+
     def intern(self, node):
         """The one node standing for `node`'s structure in this pass."""
-        if isinstance(node, Variable):
-            self.rank(node)
-            return node
+        return self.intern_as(node, node.children)
+
+    def intern_as(self, node, children):
+        """The one node standing for `node`'s op applied to `children`: found in the
+        table when it exists, so that no copy of `node` is made for nothing."""
+        if not children:
+            if isinstance(node, Variable):
+                self.rank(node)
+                return node
+            found = self.table.setdefault(node.key(), node)
+            self.rank(found)
+            return found
+        table = self.table
         # rules build constants inline: share them first, so keys see one node per value
-        children = [self.table.setdefault(c.key(), c) if isinstance(c, Constant) else c
-                    for c in node.children]
+        for c in children:
+            if isinstance(c, Constant):
+                children = [table.setdefault(c.key(), c) if isinstance(c, Constant) else c
+                            for c in children]
+                break
+        key = structural_key(node, children, self._frozen)
+        if key is None:
+            node = rebuild(node, children)
+            key = node.key()
+        found = table.get(key)
+        if found is not None:
+            return found
         node = rebuild(node, children)
-        node = self.table.setdefault(node.key(), node)
+        table[key] = node
         self.rank(node)
         return node
 
@@ -124,17 +202,25 @@ class Rewriter:
 
     def settle(self, node):
         """Apply rules to `node` until none fires; return the interned result."""
-        start = node = self.intern(node)
-        if id(start) in self.final:
-            return self.final[id(start)]
+        return self._settle(self.intern(node))
+
+    def _settle(self, start):
+        done = self.final.get(id(start))
+        if done is not None:
+            return done
+        rules = self._rules_for(start)
+        if not rules:
+            self.final[id(start)] = start
+            return start
         if id(start) in self.active:  # a rule rebuilt the node it is rewriting
             return start
         self.active.add(id(start))
+        node = start
         try:
             with context.like(start):
                 for _ in range(MAX_REWRITES_PER_NODE):
                     replacement = None
-                    for fn in self._rules_for(node):
+                    for fn in rules:
                         replacement = fn(self, node)
                         if replacement is not None and replacement is not node:
                             break
@@ -144,9 +230,11 @@ class Rewriter:
                     if replacement is node:  # the same structure rebuilt: a fixed point
                         break
                     node = replacement
-                    if id(node) in self.final:
-                        node = self.final[id(node)]
+                    done = self.final.get(id(node))
+                    if done is not None:
+                        node = done
                         break
+                    rules = self._rules_for(node)
         finally:
             self.active.discard(id(start))
         self.final[id(start)] = self.final[id(node)] = node
@@ -154,24 +242,65 @@ class Rewriter:
 
     def _rules_for(self, node):
         cls = type(node)
-        rules = self.rules.get(cls)
-        if rules is None:  # collected once per op class, base classes' rules included
-            rules = self.rules[cls] = [
-                (level, fn) for phase in self._phases for base in cls.__mro__
-                for level, fn in RULES[phase].get(base, ())]
         level = self.level_of(node)
-        return [fn for rule_level, fn in rules if rule_level <= level]
+        rules = self._rules.get((cls, level))
+        if rules is None:  # collected once per op class and level, base classes' too
+            rules = self._rules[cls, level] = [
+                fn for phase in self._phases for base in cls.__mro__
+                for rule_level, fn in RULES[phase].get(base, ()) if rule_level <= level]
+        return rules
 
     def run(self, outputs):
         """Rewritten versions of `outputs` (a list of nodes)."""
-        order = topo_sort(outputs)
+        order, uses, consumer = walk(outputs)
+        if not self.ranks:  # the common case: ranks are positions in the walk
+            self.ranks.update(zip(map(id, order), range(len(order))))
+            self._kept.extend(order)
+        else:
+            for node in order:
+                self.rank(node)
+        mapped, final, counts = {}, self.final, self.uses
+        intern_as, settle = self.intern_as, self._settle
         for node in order:
-            self.rank(node)
-        mapped = {}
-        for node in order:
-            children = [mapped[id(c)] for c in node.children]
-            mapped[id(node)] = self.settle(rebuild(node, children))
+            k = id(node)
+            new = intern_as(node, [mapped[id(c)] for c in node.children])
+            user = consumer.get(k) if uses[k] == 1 else None  # None for an output
+            if user is not None and id(new) not in final and \
+                    any(test(self, node, user) for test in OPEN_TESTS):
+                self.open.add(id(new))
+            else:
+                done = final.get(id(new))
+                new = settle(new) if done is None else done
+            mapped[k] = new
+            counts[id(new)] = counts.get(id(new), 0) + uses[k]
         return [mapped[id(o)] for o in outputs]
+
+
+def walk(outputs):
+    """(order, uses, consumer) of the graph of `outputs`: its nodes children first (as
+    `topo_sort`), {id(node): the operands and outputs it is (each occurrence counts)},
+    and {id(node): a node using it} (its only one where it is used once)."""
+    order, uses, consumer, seen = [], {}, {}, set()
+    for root in outputs:
+        uses[id(root)] = uses.get(id(root), 0) + 1
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.children))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                k = id(child)
+                uses[k] = uses.get(k, 0) + 1
+                consumer[k] = node
+                if k not in seen:
+                    seen.add(k)
+                    stack.append((child, iter(child.children)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order, uses, consumer
 
 
 def conform(new, old):
