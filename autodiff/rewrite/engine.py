@@ -2,10 +2,11 @@
 
 A pass walks the graph in topological order. For each node it
 
-1. rebuilds the node on its children's rewritten versions (a structural copy),
+1. looks up the node's structure on its children's rewritten versions (its op, its
+   parameters and its children) in the interning table, so two equal subgraphs become
+   one node; only a structure met for the first time is copied,
 2. applies the rules registered for the node's op until none fires (each rule returns an
-   equivalent node of the same shape and dtype, or None),
-3. interns the result by its structural key, so two equal subgraphs become one node.
+   equivalent node of the same shape and dtype, or None).
 
 Rules build their replacements with `Rewriter.make`, which runs the same rules on the new
 node and interns it, so everything a rule creates is rewritten and shared too. Rules are
@@ -13,6 +14,12 @@ grouped in phases (`canonical`, `algebra`, `lower`): the first two run together;
 runs in a second pass and turns canonical forms back into fast kernels (``a + -b`` into
 ``a - b``). What a rule builds is marked like the node it replaces (module scope,
 derivative origin), so pictures of a rewritten graph keep their clusters and colours.
+
+A pass costs a few dictionary lookups per node, plus the rules' own work, and the rules
+look at a node and its children only (sums and products also through operands nothing
+else uses, to a bounded width; a sum used only by a sum is opened once, by the outermost
+one: `leave_open`). So rewriting is linear in the graph, and costs a few times what
+building it did.
 
 Every rule has a *level*, and each node a level it may be rewritten at:
 
@@ -33,7 +40,6 @@ process. The pass is iterative over the graph (no recursion over graph depth).
 """
 import numpy as np
 
-from ..core import context
 from ..core.node import Constant, Node, Variable
 from ..core.params import freeze
 from ..ops.logic import Cast
@@ -124,19 +130,26 @@ class Rewriter:
     children nothing else uses, up to a bounded width), never at whole subgraphs.
     """
 
-    def __init__(self, phases, level_of):
+    def __init__(self, phases, level_of, after=None):
         self.level_of = level_of
-        self.table = {}
         self.final = {}      # id(node) -> its fixed point, once reached
         self.active = set()  # ids of nodes being settled (a rule may rebuild one)
-        self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
-        self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
         self.uses = {}       # id(node) -> its consumers in the graph (see `shared`)
         self.open = set()    # ids of nodes left for their consumer (see `leave_open`)
-        self._kept = []      # nodes whose ids are keys above: alive for the whole pass
+        self.order = []      # the graph `run` was last given, children first
         self._rules = {}     # (op class, level) -> the rule functions that apply
-        self._frozen = {}    # parameter items -> frozen parameters (for keys)
         self._phases = phases
+        self._marks = None   # (scope, derivative_of) of the node being settled, if any
+        if after is None:
+            self.table = {}      # structural key -> the node standing for it
+            self.interned = set()  # ids of the nodes in `table`
+            self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
+            self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
+            self._kept = []      # nodes whose ids are keys above: alive for the whole pass
+            self._frozen = {}    # parameter items -> frozen parameters (for keys)
+        else:  # a later pass over `after`'s result: its nodes are interned already
+            self.table, self.interned, self.finite = after.table, after.interned, after.finite
+            self.ranks, self._kept, self._frozen = after.ranks, after._kept, after._frozen
 
     def rank(self, node):
         """The node's position in this pass's walk: a deterministic order for rules that
@@ -175,7 +188,10 @@ class Rewriter:
                 self.rank(node)
                 return node
             found = self.table.setdefault(node.key(), node)
-            self.rank(found)
+            if found is node and id(node) not in self.interned:
+                self._mark(node)
+                self.interned.add(id(node))
+                self.rank(node)
             return found
         table = self.table
         # rules build constants inline: share them first, so keys see one node per value
@@ -193,8 +209,17 @@ class Rewriter:
             return found
         node = rebuild(node, children)
         table[key] = node
+        self._mark(node)
+        self.interned.add(id(node))
         self.rank(node)
         return node
+
+    def _mark(self, node):
+        """Give a node a rule built the marks of the node being rewritten (its module
+        scope and derivative origin), as if built in `context.like` of it: setting the
+        build context for every node a pass looks at would cost more than its rules."""
+        if self._marks is not None:
+            node.scope, node.derivative_of = self._marks
 
     def make(self, op, *args, **kwargs):
         """Build ``op(*args, **kwargs)`` (children already rewritten), rewrite, intern."""
@@ -215,29 +240,33 @@ class Rewriter:
         if id(start) in self.active:  # a rule rebuilt the node it is rewriting
             return start
         self.active.add(id(start))
-        node = start
+        outer, self._marks = self._marks, (start.scope, start.derivative_of)
         try:
-            with context.like(start):
-                for _ in range(MAX_REWRITES_PER_NODE):
-                    replacement = None
-                    for fn in rules:
-                        replacement = fn(self, node)
-                        if replacement is not None and replacement is not node:
-                            break
-                    if replacement is None or replacement is node:
-                        break
-                    replacement = self.intern(conform(replacement, node))
-                    if replacement is node:  # the same structure rebuilt: a fixed point
-                        break
-                    node = replacement
-                    done = self.final.get(id(node))
-                    if done is not None:
-                        node = done
-                        break
-                    rules = self._rules_for(node)
+            node = self._apply(start, rules)
         finally:
+            self._marks = outer
             self.active.discard(id(start))
         self.final[id(start)] = self.final[id(node)] = node
+        return node
+
+    def _apply(self, node, rules):
+        """`node` after its rules, applied until none fires (or MAX_REWRITES_PER_NODE)."""
+        for _ in range(MAX_REWRITES_PER_NODE):
+            replacement = None
+            for fn in rules:
+                replacement = fn(self, node)
+                if replacement is not None and replacement is not node:
+                    break
+            if replacement is None or replacement is node:
+                break
+            replacement = self.intern(conform(replacement, node))
+            if replacement is node:  # the same structure rebuilt: a fixed point
+                break
+            node = replacement
+            done = self.final.get(id(node))
+            if done is not None:
+                return done
+            rules = self._rules_for(node)
         return node
 
     def _rules_for(self, node):
@@ -253,27 +282,40 @@ class Rewriter:
     def run(self, outputs):
         """Rewritten versions of `outputs` (a list of nodes)."""
         order, uses, consumer = walk(outputs)
+        self.order = order
         if not self.ranks:  # the common case: ranks are positions in the walk
             self.ranks.update(zip(map(id, order), range(len(order))))
             self._kept.extend(order)
         else:
             for node in order:
                 self.rank(node)
-        mapped, final, counts = {}, self.final, self.uses
-        intern_as, settle = self.intern_as, self._settle
+        mapped, final = {}, self.final
         for node in order:
+            new = self._map(node, mapped)
             k = id(node)
-            new = intern_as(node, [mapped[id(c)] for c in node.children])
             user = consumer.get(k) if uses[k] == 1 else None  # None for an output
             if user is not None and id(new) not in final and \
                     any(test(self, node, user) for test in OPEN_TESTS):
                 self.open.add(id(new))
             else:
                 done = final.get(id(new))
-                new = settle(new) if done is None else done
+                new = self._settle(new) if done is None else done
             mapped[k] = new
-            counts[id(new)] = counts.get(id(new), 0) + uses[k]
+            self.uses[id(new)] = self.uses.get(id(new), 0) + uses[k]
         return [mapped[id(o)] for o in outputs]
+
+    def _map(self, node, mapped):
+        """`node` on its children's rewritten versions, interned (a node interned
+        already, whose children are unchanged, stands for itself)."""
+        kids = node.children
+        children = [mapped[id(c)] for c in kids]
+        if id(node) in self.interned:
+            for a, b in zip(children, kids):
+                if a is not b:
+                    break
+            else:
+                return node
+        return self.intern_as(node, children)
 
 
 def walk(outputs):
