@@ -51,36 +51,44 @@ RULES = {phase: {} for phase in PHASES}
 MAX_REWRITES_PER_NODE = 50
 
 
-def rule(phase, *op_types, level=REAL):
+def rule(phase, *op_types, level=REAL, operands=None):
     """Register a rewrite for `op_types` (and their subclasses) in `phase`, applied to
     nodes that may be rewritten at `level`: ``fn(rewriter, node) -> node | None``.
 
     The rule sees `node` with its children already rewritten, and returns an equivalent
     node (any shape that broadcasts to the node's; the engine restores shape and dtype),
     or None when it does not apply. It builds sub-nodes with ``rewriter.make`` so they
-    are rewritten and shared as well.
+    are rewritten and shared as well. `operands`: a class or tuple of classes; the rule
+    is only tried on nodes with an operand of one of them (the engine sorts rules out by
+    the operands' classes once, instead of calling every rule on every node).
     """
     if phase not in RULES:
         raise ValueError(f"rule: unknown phase {phase!r}; phases are {PHASES}")
+    if operands is not None and not isinstance(operands, tuple):
+        operands = (operands,)
 
     def register(fn):
         for op in op_types:
-            RULES[phase].setdefault(op, []).append((level, fn))
+            RULES[phase].setdefault(op, []).append((level, fn, operands))
         return fn
     return register
 
 
-#: tests ``fn(rewriter, node, consumer) -> bool`` of nodes left open (see `leave_open`)
-OPEN_TESTS = []
+#: op class -> tests ``fn(rewriter, node, consumer) -> bool`` (see `leave_open`)
+OPEN_TESTS = {}
 
 
-def leave_open(fn):
-    """Register ``fn(rewriter, node, consumer) -> bool``: a node it accepts, used by one
-    node only (`consumer`, both as given), is not rewritten on its own but left *open*
-    (`Rewriter.is_open`) for the consumer's rules to take apart. A sum inside a sum is
-    then opened once, at the outermost sum, instead of once at every level."""
-    OPEN_TESTS.append(fn)
-    return fn
+def leave_open(*op_types):
+    """Register ``fn(rewriter, node, consumer) -> bool`` for nodes of `op_types` (exactly
+    those classes): a node it accepts, used by one node only (`consumer`, both as given),
+    is not rewritten on its own but left *open* (`Rewriter.is_open`) for the consumer's
+    rules to take apart. A sum inside a sum is then opened once, at the outermost sum,
+    instead of once at every level."""
+    def register(fn):
+        for op in op_types:
+            OPEN_TESTS.setdefault(op, []).append(fn)
+        return fn
+    return register
 
 
 def rebuild(node, children):
@@ -133,7 +141,6 @@ class Rewriter:
     def __init__(self, phases, level_of, after=None):
         self.level_of = level_of
         self.final = {}      # id(node) -> its fixed point, once reached
-        self.active = set()  # ids of nodes being settled (a rule may rebuild one)
         self.uses = {}       # id(node) -> its consumers in the graph (see `shared`)
         self.open = set()    # ids of nodes left for their consumer (see `leave_open`)
         self.order = []      # the graph `run` was last given, children first
@@ -233,19 +240,16 @@ class Rewriter:
         done = self.final.get(id(start))
         if done is not None:
             return done
+        # until its rules are done, a node stands for itself (a rule may rebuild it)
+        self.final[id(start)] = start
         rules = self._rules_for(start)
         if not rules:
-            self.final[id(start)] = start
             return start
-        if id(start) in self.active:  # a rule rebuilt the node it is rewriting
-            return start
-        self.active.add(id(start))
         outer, self._marks = self._marks, (start.scope, start.derivative_of)
         try:
             node = self._apply(start, rules)
         finally:
             self._marks = outer
-            self.active.discard(id(start))
         self.final[id(start)] = self.final[id(node)] = node
         return node
 
@@ -270,13 +274,10 @@ class Rewriter:
         return node
 
     def _rules_for(self, node):
-        cls = type(node)
-        level = self.level_of(node)
-        rules = self._rules.get((cls, level))
-        if rules is None:  # collected once per op class and level, base classes' too
-            rules = self._rules[cls, level] = [
-                fn for phase in self._phases for base in cls.__mro__
-                for rule_level, fn in RULES[phase].get(base, ()) if rule_level <= level]
+        key = (type(node), self.level_of(node), tuple(map(type, node.children)))
+        rules = self._rules.get(key)
+        if rules is None:  # collected once per op, level and operand classes
+            rules = self._rules[key] = applicable_rules(self._phases, *key)
         return rules
 
     def run(self, outputs):
@@ -293,9 +294,10 @@ class Rewriter:
         for node in order:
             new = self._map(node, mapped)
             k = id(node)
-            user = consumer.get(k) if uses[k] == 1 else None  # None for an output
+            tests = OPEN_TESTS.get(type(node)) if uses[k] == 1 else None
+            user = consumer.get(k) if tests else None  # None for an output
             if user is not None and id(new) not in final and \
-                    any(test(self, node, user) for test in OPEN_TESTS):
+                    any(test(self, node, user) for test in tests):
                 self.open.add(id(new))
             else:
                 done = final.get(id(new))
@@ -316,6 +318,15 @@ class Rewriter:
             else:
                 return node
         return self.intern_as(node, children)
+
+
+def applicable_rules(phases, cls, level, kinds):
+    """The rules of `phases` for op `cls` (base classes' included) at `level`, on
+    operands of the classes `kinds`, in the order they were registered."""
+    return [fn for phase in phases for base in cls.__mro__
+            for rule_level, fn, operands in RULES[phase].get(base, ())
+            if rule_level <= level
+            and (operands is None or any(issubclass(k, operands) for k in kinds))]
 
 
 def walk(outputs):

@@ -104,15 +104,26 @@ def weaken_strong_zero(rw, node):
     if is_zero(a):
         return zeros(node)
     if isinstance(a, Constant) and np.all(a.value):
-        return Mul(a, b)
+        return plain_product(node)
     if always_finite(rw, a) and always_finite(rw, b):
-        return Mul(a, b)
+        return plain_product(node)
     return None
+
+
+def plain_product(node):
+    """The strong-zero product `node` as a plain one: a copy of it without the parameter
+    (nothing else about a product depends on it; a copy costs far less than a new node,
+    and every derivative of a product or a quotient has strong products)."""
+    plain = object.__new__(Mul)
+    plain.__dict__.update(node.__dict__)
+    plain.params = {}
+    del plain.strong_zero
+    return plain
 
 
 # --- constants -----------------------------------------------------------------------------
 
-@rule("algebra", Node, level=EXACT)
+@rule("algebra", Node, level=EXACT, operands=Constant)
 def fold_constants(rw, node):
     # op(constants) -> constant, computed by the op's own kernel
     if not node.children or not all(isinstance(c, Constant) for c in node.children):
@@ -163,10 +174,10 @@ def _one_dtype(node):
     return all(c.dtype == node.dtype for c in node.children) and node.dtype.kind in "fc"
 
 
-@leave_open
+@leave_open(Add)
 def sum_inside_a_sum(rw, node, consumer):
     # a sum that only a sum of the same dtype uses is opened by that sum's collect_sums
-    if not isinstance(node, Add) or node.dtype != consumer.dtype:
+    if node.dtype != consumer.dtype:
         return False
     if isinstance(consumer, Subtract):
         if consumer.children[0] is not node:
@@ -255,7 +266,7 @@ def _sum_terms(rw, node):
 
 # --- products -------------------------------------------------------------------------------
 
-@rule("algebra", Mul, level=EXACT)
+@rule("algebra", Mul, level=EXACT, operands=Constant)
 def multiply_by_one(rw, node):
     # x*1 -> x; 1*x -> x
     if node.strong:
@@ -268,7 +279,7 @@ def multiply_by_one(rw, node):
     return None
 
 
-@rule("algebra", Mul)
+@rule("algebra", Mul, operands=Constant)
 def multiply_by_zero(rw, node):
     # x*0 -> 0 where x cannot be inf or NaN (any x at the FAST level)
     if node.strong:
@@ -282,7 +293,7 @@ def multiply_by_zero(rw, node):
 
 #: Products are opened through factors used nowhere else up to this many factors: enough
 #: to meet a repeated base nearby (x*y*x); the polynomial pass collects the rest.
-MAX_PRODUCT_WIDTH = 8
+MAX_PRODUCT_WIDTH = 4
 
 
 def factor_powers(rw, node, powers, order):
@@ -330,7 +341,7 @@ def merged_exponent(exponents, fast):
     return total if integers and same_sign else None
 
 
-@rule("algebra", Mul)
+@rule("algebra", Mul, operands=_PRODUCT_PARTS)
 def collect_products(rw, node):
     # x**a * x**b -> x**(a+b) (see merged_exponent), through factors used only here;
     # array constants multiplied. Only when something merges: negations and scalar
@@ -379,6 +390,16 @@ def collect_products(rw, node):
 
 
 @rule("algebra", Mul)
+def square(rw, node):
+    # x * x -> x**2 for an x that is no product or power (collect_products takes those),
+    # so that powers of x meet: x**2 * x -> x**3
+    a, b = node.children
+    if a is not b or node.strong or node.dtype.kind not in "fc" or a.dtype != node.dtype:
+        return None
+    return Pow(a, const(2, node))
+
+
+@rule("algebra", Mul, operands=Negate)
 def negation_out_of_product(rw, node):
     # (-a) * b -> -(a*b); a * (-b) -> -(a*b), where -a is used only here (so that a
     # negation meets its pair, and sums see the sign)
@@ -391,7 +412,7 @@ def negation_out_of_product(rw, node):
     return None
 
 
-@rule("algebra", Mul)
+@rule("algebra", Mul, operands=(Constant, Mul))
 def scalar_out_of_product(rw, node):
     # (k*a) * b -> k*(a*b); a * (k*b) -> k*(a*b); k1 * (k2*a) -> (k1*k2)*a, for scalar
     # constants k and k*a used only here: constants meet at the top of a product
@@ -423,7 +444,7 @@ def _scalar_factor(rw, node, like):
     return None, None
 
 
-@rule("algebra", Negate, level=EXACT)
+@rule("algebra", Negate, level=EXACT, operands=(Negate, Mul))
 def negate_negation(rw, node):
     # --x -> x; -(k*x) -> (-k)*x
     x, = node.children
@@ -451,7 +472,7 @@ def trivial_power(rw, node):
     return None
 
 
-@rule("algebra", Pow)
+@rule("algebra", Pow, operands=Pow)
 def power_of_power(rw, node):
     # (x**a)**b -> x**(a*b) for integers a, b
     x, e = node.children
@@ -473,7 +494,7 @@ def drop_identity_shape_op(rw, node):
     return x if x.shape == node.shape else None
 
 
-@rule("algebra", Reshape, level=EXACT)
+@rule("algebra", Reshape, level=EXACT, operands=Reshape)
 def reshape_of_reshape(rw, node):
     # reshape(reshape(x, s1), s2) -> reshape(x, s2)
     x, = node.children
@@ -504,7 +525,7 @@ def einsum_identity(rw, node):
     return None
 
 
-@rule("algebra", Einsum)
+@rule("algebra", Einsum, operands=Einsum)
 def fuse_single_operand_einsums(rw, node):
     # einsum(s, ..., einsum('ij->ji', x), ...) -> one einsum over x (transposes, sums,
     # diagonals of an operand are folded into the contraction that uses it)
@@ -531,7 +552,7 @@ def _fuse(node, k, inner):
     return Einsum(",".join(inputs) + "->" + node.output, *children)
 
 
-@rule("algebra", Einsum)
+@rule("algebra", Einsum, operands=Constant)
 def drop_ones_operand(rw, node):
     # einsum('ij,j->i', x, ones) -> einsum('ij->i', x) when another operand carries j
     if len(node.children) < 2:
@@ -549,7 +570,7 @@ def drop_ones_operand(rw, node):
 
 # --- lowering: canonical forms back to fast kernels ---------------------------------------
 
-@rule("lower", Add)
+@rule("lower", Add, operands=Negate)
 def sum_with_negations_as_subtract(rw, node):
     # a + -b -> a - b;  a + b + -c + -d -> (a + b) - (c + d)
     positive = [c for c in node.children if not isinstance(c, Negate)]
@@ -561,7 +582,7 @@ def sum_with_negations_as_subtract(rw, node):
     return Subtract(plus, minus)
 
 
-@rule("lower", Mul)
+@rule("lower", Mul, operands=Pow)
 def product_with_reciprocal_as_divide(rw, node):
     # a * b**-1 -> a / b
     if node.strong:
@@ -574,7 +595,7 @@ def product_with_reciprocal_as_divide(rw, node):
     return None
 
 
-@rule("lower", Mul, level=EXACT)
+@rule("lower", Mul, level=EXACT, operands=Constant)
 def minus_one_times_as_negate(rw, node):
     # (-1) * x -> -x
     a, b = node.children
