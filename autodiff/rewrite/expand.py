@@ -20,8 +20,8 @@ from .engine import FAST, REAL, conform, rebuild
 #: MIN_WORK): plenty for the normal forms of nested derivatives, whose graphs as given
 #: are large, and a bound on graphs whose polynomials are large and gain nothing (an
 #: unrolled ODE is a polynomial of huge degree).
-WORK_PER_NODE = 16
-MIN_WORK = 20_000
+WORK_PER_NODE = 8
+MIN_WORK = 4096
 #: Normal forms in more atoms than this are not emitted (Horner's form recurses once
 #: per atom).
 MAX_EMITTED_ATOMS = 64
@@ -37,18 +37,27 @@ def expand_polynomials(outputs, rw, given_size=0):
     polys, is_poly = node_polynomials(order, rw, atoms, budget)
     roots = polynomial_roots(order, outputs, is_poly)
     sizes = region_sizes(order, roots, is_poly)
-    mapped, changed = {}, False
+    forms, counted = {}, {}
     for node in order:
-        children = [mapped[id(c)] for c in node.children]
-        new = node if all(a is b for a, b in zip(children, node.children)) else \
-            rw.settle(rebuild(node, children))
         if id(node) in roots:
-            emitted = normal_form(node, polys[id(node)], sizes[id(node)], atoms, rw)
+            emitted = normal_form(node, polys[id(node)], sizes[id(node)], atoms, rw, counted)
             if emitted is not None:
-                new = emitted
-        changed = changed or new is not node
-        mapped[id(node)] = new
-    return [mapped[id(o)] for o in outputs] if changed else list(outputs)
+                forms[id(node)] = emitted
+    return replaced(order, outputs, forms, rw) if forms else list(outputs)
+
+
+def replaced(order, outputs, forms, rw):
+    """`outputs` with the nodes of `forms` ({id(node): replacement}) replaced, and their
+    consumers rebuilt (and rewritten) on the replacements."""
+    mapped = {}
+    for node in order:
+        form = forms.get(id(node))
+        if form is None:
+            children = [mapped[id(c)] for c in node.children]
+            form = node if all(a is b for a, b in zip(children, node.children)) else \
+                rw.settle(rebuild(node, children))
+        mapped[id(node)] = form
+    return [mapped[id(o)] for o in outputs]
 
 
 def node_polynomials(order, rw, atoms, budget):
@@ -101,15 +110,15 @@ def region_sizes(order, roots, is_poly):
     return sizes
 
 
-def normal_form(node, p, region, atoms, rw):
-    """The normal form of `node` (polynomial `p`) when it has no more nodes than the
-    `region` it replaces, else None."""
+def normal_form(node, p, region, atoms, rw, counted):
+    """The normal form of `node` (polynomial `p`) when it has fewer nodes than the
+    `region` it replaces, else None. `counted`: sizes of normal forms counted so far."""
     if region <= 2 or len(p) > region:
         return None  # nothing to gain, or as many sums as the region has nodes
     atoms_used = len({i for m in p for i, _ in m})
     if atoms_used > min(region, MAX_EMITTED_ATOMS):
         return None  # joining n atoms takes n - 1 sums or products at least
-    if P.emitted_size(p, region - 1) is None:
+    if P.emitted_size(p, region - 1, counted) is None:
         return None  # counted without building: larger than what it would replace
     with context.like(node):  # the normal form takes the node's marks
         emitted = rw.settle(P.emit(p, atoms, rw.make, node))

@@ -31,7 +31,7 @@ MAX_TERMS = 256
 MAX_POWER = 16
 #: Monomials of more atoms than this are not expanded (a product along a chain of n
 #: different factors would otherwise give monomials of n atoms, and n**2 work).
-MAX_MONOMIAL_ATOMS = 16
+MAX_MONOMIAL_ATOMS = 8
 ONE = ()  # the empty monomial
 
 
@@ -180,6 +180,11 @@ def _mul(p, q):
     """p * q, or None when the product has too many terms or too long monomials."""
     if len(p) * len(q) > MAX_TERMS * 4:
         return None
+    if len(p) == 1 and len(q) == 1:  # monomial times monomial: products along a chain
+        (m, c), = p.items()
+        (n, d), = q.items()
+        k = _mul_monomials(m, n)
+        return None if len(k) > MAX_MONOMIAL_ATOMS else {k: c * d}
     out = {}
     for m, c in p.items():
         for n, d in q.items():
@@ -219,17 +224,33 @@ def emit(p, atoms, make, like):
     return horner_form(p, _NodeBuilder(atoms, make, like.dtype))
 
 
-def emitted_size(p, limit):
+def emitted_size(p, limit, known=None):
     """The number of nodes (above the atoms) `emit` builds for `p`, found without
     building any, or None once it exceeds `limit` (the count stops there, and after
     looking at `WORK_PER_COUNTED_NODE * limit` monomials: its cost is bounded by `limit`).
-    """
+
+    `known`: a dict remembering counts by the polynomial's shape (its atoms renumbered in
+    order), so that the many alike polynomials along a chain are counted once."""
+    if known is not None:
+        shape = (relabelled(p), limit)
+        if shape in known:
+            return known[shape]
     counter = _Counter(limit, WORK_PER_COUNTED_NODE * (limit + 1) + MIN_COUNTING_WORK)
     try:
         horner_form(p, counter)
+        size = len(counter.nodes)
     except _TooLarge:
-        return None
-    return len(counter.nodes)
+        size = None
+    if known is not None:
+        known[shape] = size
+    return size
+
+
+def relabelled(p):
+    """`p` with its atoms renumbered 0, 1, ... in increasing order, as a hashable tuple:
+    Horner's form only compares atom numbers, so it has the same shape for both."""
+    number = {i: k for k, i in enumerate(sorted({i for m in p for i, _ in m}))}
+    return tuple(sorted((tuple((number[i], e) for i, e in m), c) for m, c in p.items()))
 
 
 #: How many monomials `emitted_size` may look at per node it may count (and in all, at

@@ -63,22 +63,35 @@ def _rewrite(nodes, level_of):
 def graph_cost(outputs, order=None):
     """(nodes, work) of the graph of `outputs`: its distinct nodes, and an estimate of
     the time a run takes, in element operations: `NODE_OVERHEAD` per computed node plus
-    its elements (an einsum: the size of its whole index space; a reduction: its
-    operand's size). `order`: the graph's nodes, when the caller has them."""
+    its elements, or its first operand's when that is larger (a reduction reads more
+    than it writes; other operands broadcast to the output), and for an einsum the size
+    of its whole index space. `order`: the graph's nodes, when the caller has them."""
     if order is None:
         order = walk(outputs)[0]
-    work = 0
+    work, sizes = 0, {}
     for node in order:
-        if not node.children:
+        children = node.children
+        if not children:
             continue
         if isinstance(node, Einsum):
             elements = 1
             for size in node.sizes.values():
                 elements *= size
         else:
-            elements = max(node.size, max(c.size for c in node.children))
+            elements = max(_size(node.shape, sizes), _size(children[0].shape, sizes))
         work += NODE_OVERHEAD + elements
     return len(order), work
+
+
+def _size(shape, sizes):
+    """The number of elements of `shape` (remembered in `sizes`)."""
+    n = sizes.get(shape)
+    if n is None:
+        n = 1
+        for d in shape:
+            n *= d
+        sizes[shape] = n
+    return n
 
 
 def no_worse(new, old):
