@@ -73,7 +73,6 @@ def per_call(f, *args, budget=1.0):
 
 def rewrite_metrics(outputs, built):
     """simplify and rewrite_for_evaluation of `outputs`: seconds, nodes, ratio to `built`."""
-    yield "nodes", ad.graph_size(outputs)
     simplified, s = timed(lambda: ad.simplify(outputs))
     yield "simplify_s", s
     yield "simplified_nodes", ad.graph_size(simplified)
@@ -101,6 +100,7 @@ def sin_chain(depth, order):
         return d
     d, g = timed(differentiate)
     yield "grad_s", g
+    yield "nodes", ad.graph_size(d)
     _, s = timed(lambda: ad.evaluate(d, simplify=False))
     yield "eval_raw_s", s
     _, s = timed(lambda: ad.evaluate(d))
@@ -151,6 +151,7 @@ def tanh_chain(depth, order):
         return d
     d, g = timed(differentiate)
     yield "grad_s", g
+    yield "nodes", ad.graph_size(d)
     yield from rewrite_metrics([d], b + g)
 
 
@@ -187,6 +188,7 @@ def nested_tanh(order):
         return d
     d, g = timed(differentiate)
     yield "grad_s", g
+    yield "nodes", ad.graph_size(d)
     yield from rewrite_metrics([d], b + g)
 
 
@@ -230,10 +232,11 @@ def run_workload(name, cap):
         proc.kill()
         out, err = proc.communicate()
         capped = True
-    if proc.returncode not in (0, None) and not capped:
-        print(f"{name} failed:\n{err}", file=sys.stderr)
     metrics = dict(json.loads(line) for line in out.splitlines() if line.startswith("["))
     metrics["capped"] = capped
+    if proc.returncode not in (0, None) and not capped:
+        print(f"{name} failed:\n{err}", file=sys.stderr)
+        metrics["failed"] = (err.strip().splitlines() or ["?"])[-1].split(":")[0]
     return metrics
 
 
@@ -241,7 +244,8 @@ def summarise(runs, metric, cap):
     """Median [min-max] text of `metric` over `runs`, '>cap' when a run did not reach it."""
     values = [r[metric] for r in runs if metric in r]
     if len(values) < len(runs):
-        return f">{cap:g}s" if any(r["capped"] for r in runs) else "fail"
+        failed = [r["failed"] for r in runs if "failed" in r]
+        return f"fail ({failed[0]})" if failed else f">{cap:g}s"
     if not values:
         return ""
     med = statistics.median(values)
@@ -283,12 +287,12 @@ def main(argv=None):
         runs = []
         for _ in range(args.repeat):
             runs.append(run_workload(name, args.cap))
-            if runs[-1]["capped"]:
-                break  # a capped workload is not repeated
+            if runs[-1]["capped"] or "failed" in runs[-1]:
+                break  # a capped or failing workload is not repeated
         results[name] = runs
+        unfinished = any(r["capped"] or "failed" in r for r in runs)
         shown = [(label, summarise(runs, m, args.cap)) for m, label in COLUMNS
-                 if any(m in r for r in runs) or any(r["capped"] for r in runs)
-                 and m in _expected(name)]
+                 if any(m in r for r in runs) or unfinished and m in _expected(name)]
         print(f"{name:16s} " + "  ".join(f"{label}: {text}" for label, text in shown
                                          if text), flush=True)
     if args.json:
