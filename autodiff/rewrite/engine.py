@@ -2,10 +2,11 @@
 
 A pass walks the graph in topological order. For each node it
 
-1. rebuilds the node on its children's rewritten versions (a structural copy),
+1. looks up the node's structure on its children's rewritten versions (its op, its
+   parameters and its children) in the interning table, so two equal subgraphs become
+   one node; only a structure met for the first time is copied,
 2. applies the rules registered for the node's op until none fires (each rule returns an
-   equivalent node of the same shape and dtype, or None),
-3. interns the result by its structural key, so two equal subgraphs become one node.
+   equivalent node of the same shape and dtype, or None).
 
 Rules build their replacements with `Rewriter.make`, which runs the same rules on the new
 node and interns it, so everything a rule creates is rewritten and shared too. Rules are
@@ -13,6 +14,12 @@ grouped in phases (`canonical`, `algebra`, `lower`): the first two run together;
 runs in a second pass and turns canonical forms back into fast kernels (``a + -b`` into
 ``a - b``). What a rule builds is marked like the node it replaces (module scope,
 derivative origin), so pictures of a rewritten graph keep their clusters and colours.
+
+A pass costs a few dictionary lookups per node, plus the rules' own work, and the rules
+look at a node and its children only (sums and products also through operands nothing
+else uses, to a bounded width; a sum used only by a sum is opened once, by the outermost
+one: `leave_open`). So rewriting is linear in the graph, and costs a few times what
+building it did.
 
 Every rule has a *level*, and each node a level it may be rewritten at:
 
@@ -31,13 +38,10 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
-import copy
-
 import numpy as np
 
-from ..core import context
-from ..core.node import Constant, Variable
-from ..core.traversal import topo_sort
+from ..core.node import Constant, Node, Variable
+from ..core.params import freeze
 from ..ops.logic import Cast
 from ..ops.shape_ops import BroadcastTo
 
@@ -47,21 +51,42 @@ RULES = {phase: {} for phase in PHASES}
 MAX_REWRITES_PER_NODE = 50
 
 
-def rule(phase, *op_types, level=REAL):
+def rule(phase, *op_types, level=REAL, operands=None):
     """Register a rewrite for `op_types` (and their subclasses) in `phase`, applied to
     nodes that may be rewritten at `level`: ``fn(rewriter, node) -> node | None``.
 
     The rule sees `node` with its children already rewritten, and returns an equivalent
     node (any shape that broadcasts to the node's; the engine restores shape and dtype),
     or None when it does not apply. It builds sub-nodes with ``rewriter.make`` so they
-    are rewritten and shared as well.
+    are rewritten and shared as well. `operands`: a class or tuple of classes; the rule
+    is only tried on nodes with an operand of one of them (the engine sorts rules out by
+    the operands' classes once, instead of calling every rule on every node).
     """
     if phase not in RULES:
         raise ValueError(f"rule: unknown phase {phase!r}; phases are {PHASES}")
+    if operands is not None and not isinstance(operands, tuple):
+        operands = (operands,)
 
     def register(fn):
         for op in op_types:
-            RULES[phase].setdefault(op, []).append((level, fn))
+            RULES[phase].setdefault(op, []).append((level, fn, operands))
+        return fn
+    return register
+
+
+#: op class -> tests ``fn(rewriter, node, consumer) -> bool`` (see `leave_open`)
+OPEN_TESTS = {}
+
+
+def leave_open(*op_types):
+    """Register ``fn(rewriter, node, consumer) -> bool`` for nodes of `op_types` (exactly
+    those classes): a node it accepts, used by one node only (`consumer`, both as given),
+    is not rewritten on its own but left *open* (`Rewriter.is_open`) for the consumer's
+    rules to take apart. A sum inside a sum is then opened once, at the outermost sum,
+    instead of once at every level."""
+    def register(fn):
+        for op in op_types:
+            OPEN_TESTS.setdefault(op, []).append(fn)
         return fn
     return register
 
@@ -70,27 +95,68 @@ def rebuild(node, children):
     """A copy of `node` on new `children` (of the same shapes and dtypes)."""
     if all(a is b for a, b in zip(node.children, children)):
         return node
-    clone = copy.copy(node)
+    clone = object.__new__(type(node))  # copy.copy, without its generic machinery
+    clone.__dict__.update(node.__dict__)
     clone.children = tuple(children)
     return clone
+
+
+def structural_key(node, children, frozen=None):
+    """`node.key()` for `node`'s op on `children`, without building that node; None for
+    an op with a key of its own (leaves, opaque ops), which the caller asks directly.
+    `frozen`: a dict remembering frozen parameters (by their items) between calls."""
+    cls = type(node)
+    if cls.key is not _NODE_KEY:
+        return None
+    ids = tuple(map(id, children))
+    if len(ids) == 2 and ids[0] > ids[1] and node.commutative:
+        ids = (ids[1], ids[0])
+    params = node.params
+    if not params:
+        return cls, (), ids
+    if frozen is None:
+        return cls, freeze(params), ids
+    items = tuple(params.items())
+    try:
+        p = frozen.get(items)
+    except TypeError:  # unhashable parameter values (lists, arrays)
+        return cls, freeze(params), ids
+    if p is None:
+        p = frozen[items] = freeze(params)
+    return cls, p, ids
+
+
+_NODE_KEY = Node.key
 
 
 class Rewriter:
     """One rewriting pass: the interning table, node ranks, and the rules of `phases`.
 
-    `level_of(node)` gives the highest rule level allowed for a node.
+    `level_of(node)` gives the highest rule level allowed for a node. The pass costs a
+    few dictionary lookups per node when no rule fires, and what the rules that fire
+    build: rules look at a node and its children (sums and products also through
+    children nothing else uses, up to a bounded width), never at whole subgraphs.
     """
 
-    def __init__(self, phases, level_of):
+    def __init__(self, phases, level_of, after=None):
         self.level_of = level_of
-        self.table = {}
         self.final = {}      # id(node) -> its fixed point, once reached
-        self.active = set()  # ids of nodes being settled (a rule may rebuild one)
-        self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
-        self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
-        self._kept = []      # nodes whose ids are keys above: alive for the whole pass
-        self.rules = {}
+        self.uses = {}       # id(node) -> its consumers in the graph (see `shared`)
+        self.open = set()    # ids of nodes left for their consumer (see `leave_open`)
+        self.order = []      # the graph `run` was last given, children first
+        self._rules = {}     # (op class, level) -> the rule functions that apply
         self._phases = phases
+        self._marks = None   # (scope, derivative_of) of the node being settled, if any
+        if after is None:
+            self.table = {}      # structural key -> the node standing for it
+            self.interned = set()  # ids of the nodes in `table`
+            self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
+            self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
+            self._kept = []      # nodes whose ids are keys above: alive for the whole pass
+            self._frozen = {}    # parameter items -> frozen parameters (for keys)
+        else:  # a later pass over `after`'s result: its nodes are interned already
+            self.table, self.interned, self.finite = after.table, after.interned, after.finite
+            self.ranks, self._kept, self._frozen = after.ranks, after._kept, after._frozen
 
     def rank(self, node):
         """The node's position in this pass's walk: a deterministic order for rules that
@@ -105,18 +171,62 @@ class Rewriter:
         """Whether `node` may be rewritten by rules of `level`."""
         return self.level_of(node) >= level
 
+    def shared(self, node):
+        """Whether more than one node (or an output) of the graph being rewritten uses
+        `node`: a rule that merged such a node into its parent would copy its work
+        instead of sharing it. (Counted on the graph as given, carried to what each node
+        becomes; nodes the rules build count as unshared.)"""
+        return self.uses.get(id(node), 0) > 1
+
+    def is_open(self, node):
+        """Whether `node` was left open for its one consumer to take apart (its rules
+        have not run: the consumer's rules must absorb it)."""
+        return id(node) in self.open
+
     def intern(self, node):
         """The one node standing for `node`'s structure in this pass."""
-        if isinstance(node, Variable):
-            self.rank(node)
-            return node
+        return self.intern_as(node, node.children)
+
+    def intern_as(self, node, children):
+        """The one node standing for `node`'s op applied to `children`: found in the
+        table when it exists, so that no copy of `node` is made for nothing."""
+        if not children:
+            if isinstance(node, Variable):
+                self.rank(node)
+                return node
+            found = self.table.setdefault(node.key(), node)
+            if found is node and id(node) not in self.interned:
+                self._mark(node)
+                self.interned.add(id(node))
+                self.rank(node)
+            return found
+        table = self.table
         # rules build constants inline: share them first, so keys see one node per value
-        children = [self.table.setdefault(c.key(), c) if isinstance(c, Constant) else c
-                    for c in node.children]
+        for c in children:
+            if isinstance(c, Constant):
+                children = [table.setdefault(c.key(), c) if isinstance(c, Constant) else c
+                            for c in children]
+                break
+        key = structural_key(node, children, self._frozen)
+        if key is None:
+            node = rebuild(node, children)
+            key = node.key()
+        found = table.get(key)
+        if found is not None:
+            return found
         node = rebuild(node, children)
-        node = self.table.setdefault(node.key(), node)
+        table[key] = node
+        self._mark(node)
+        self.interned.add(id(node))
         self.rank(node)
         return node
+
+    def _mark(self, node):
+        """Give a node a rule built the marks of the node being rewritten (its module
+        scope and derivative origin), as if built in `context.like` of it: setting the
+        build context for every node a pass looks at would cost more than its rules."""
+        if self._marks is not None:
+            node.scope, node.derivative_of = self._marks
 
     def make(self, op, *args, **kwargs):
         """Build ``op(*args, **kwargs)`` (children already rewritten), rewrite, intern."""
@@ -124,54 +234,126 @@ class Rewriter:
 
     def settle(self, node):
         """Apply rules to `node` until none fires; return the interned result."""
-        start = node = self.intern(node)
-        if id(start) in self.final:
-            return self.final[id(start)]
-        if id(start) in self.active:  # a rule rebuilt the node it is rewriting
+        return self._settle(self.intern(node))
+
+    def _settle(self, start):
+        done = self.final.get(id(start))
+        if done is not None:
+            return done
+        # until its rules are done, a node stands for itself (a rule may rebuild it)
+        self.final[id(start)] = start
+        rules = self._rules_for(start)
+        if not rules:
             return start
-        self.active.add(id(start))
+        outer, self._marks = self._marks, (start.scope, start.derivative_of)
         try:
-            with context.like(start):
-                for _ in range(MAX_REWRITES_PER_NODE):
-                    replacement = None
-                    for fn in self._rules_for(node):
-                        replacement = fn(self, node)
-                        if replacement is not None and replacement is not node:
-                            break
-                    if replacement is None or replacement is node:
-                        break
-                    replacement = self.intern(conform(replacement, node))
-                    if replacement is node:  # the same structure rebuilt: a fixed point
-                        break
-                    node = replacement
-                    if id(node) in self.final:
-                        node = self.final[id(node)]
-                        break
+            node = self._apply(start, rules)
         finally:
-            self.active.discard(id(start))
+            self._marks = outer
         self.final[id(start)] = self.final[id(node)] = node
         return node
 
+    def _apply(self, node, rules):
+        """`node` after its rules, applied until none fires (or MAX_REWRITES_PER_NODE)."""
+        for _ in range(MAX_REWRITES_PER_NODE):
+            replacement = None
+            for fn in rules:
+                replacement = fn(self, node)
+                if replacement is not None and replacement is not node:
+                    break
+            if replacement is None or replacement is node:
+                break
+            replacement = self.intern(conform(replacement, node))
+            if replacement is node:  # the same structure rebuilt: a fixed point
+                break
+            node = replacement
+            done = self.final.get(id(node))
+            if done is not None:
+                return done
+            rules = self._rules_for(node)
+        return node
+
     def _rules_for(self, node):
-        cls = type(node)
-        rules = self.rules.get(cls)
-        if rules is None:  # collected once per op class, base classes' rules included
-            rules = self.rules[cls] = [
-                (level, fn) for phase in self._phases for base in cls.__mro__
-                for level, fn in RULES[phase].get(base, ())]
-        level = self.level_of(node)
-        return [fn for rule_level, fn in rules if rule_level <= level]
+        key = (type(node), self.level_of(node), tuple(map(type, node.children)))
+        rules = self._rules.get(key)
+        if rules is None:  # collected once per op, level and operand classes
+            rules = self._rules[key] = applicable_rules(self._phases, *key)
+        return rules
 
     def run(self, outputs):
         """Rewritten versions of `outputs` (a list of nodes)."""
-        order = topo_sort(outputs)
+        order, uses, consumer = walk(outputs)
+        self.order = order
+        if not self.ranks:  # the common case: ranks are positions in the walk
+            self.ranks.update(zip(map(id, order), range(len(order))))
+            self._kept.extend(order)
+        else:
+            for node in order:
+                self.rank(node)
+        mapped, final = {}, self.final
         for node in order:
-            self.rank(node)
-        mapped = {}
-        for node in order:
-            children = [mapped[id(c)] for c in node.children]
-            mapped[id(node)] = self.settle(rebuild(node, children))
+            new = self._map(node, mapped)
+            k = id(node)
+            tests = OPEN_TESTS.get(type(node)) if uses[k] == 1 else None
+            user = consumer.get(k) if tests else None  # None for an output
+            if user is not None and id(new) not in final and \
+                    any(test(self, node, user) for test in tests):
+                self.open.add(id(new))
+            else:
+                done = final.get(id(new))
+                new = self._settle(new) if done is None else done
+            mapped[k] = new
+            self.uses[id(new)] = self.uses.get(id(new), 0) + uses[k]
         return [mapped[id(o)] for o in outputs]
+
+    def _map(self, node, mapped):
+        """`node` on its children's rewritten versions, interned (a node interned
+        already, whose children are unchanged, stands for itself)."""
+        kids = node.children
+        children = [mapped[id(c)] for c in kids]
+        if id(node) in self.interned:
+            for a, b in zip(children, kids):
+                if a is not b:
+                    break
+            else:
+                return node
+        return self.intern_as(node, children)
+
+
+def applicable_rules(phases, cls, level, kinds):
+    """The rules of `phases` for op `cls` (base classes' included) at `level`, on
+    operands of the classes `kinds`, in the order they were registered."""
+    return [fn for phase in phases for base in cls.__mro__
+            for rule_level, fn, operands in RULES[phase].get(base, ())
+            if rule_level <= level
+            and (operands is None or any(issubclass(k, operands) for k in kinds))]
+
+
+def walk(outputs):
+    """(order, uses, consumer) of the graph of `outputs`: its nodes children first (as
+    `topo_sort`), {id(node): the operands and outputs it is (each occurrence counts)},
+    and {id(node): a node using it} (its only one where it is used once)."""
+    order, uses, consumer, seen = [], {}, {}, set()
+    for root in outputs:
+        uses[id(root)] = uses.get(id(root), 0) + 1
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.children))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                k = id(child)
+                uses[k] = uses.get(k, 0) + 1
+                consumer[k] = node
+                if k not in seen:
+                    seen.add(k)
+                    stack.append((child, iter(child.children)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order, uses, consumer
 
 
 def conform(new, old):

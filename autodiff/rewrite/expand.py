@@ -4,53 +4,135 @@ its normal form and emitted in Horner form when that takes no more nodes than it
 This is what keeps nested derivatives small: d/dx of a polynomial in tanh(x) is again a
 polynomial in tanh(x), and in normal form its size grows with the degree, not 2**order.
 A `REAL` rewrite (an identity over the reals); nodes below that level are atoms.
+
+The pass is linear in the graph: polynomials are computed once per node within a budget
+of monomial operations proportional to the graph (polynomial.py), each node is counted
+in the region of one root only, and a normal form is built only where a lower bound of
+its size (its number of terms, less one: the sums that join them) says it may win.
 """
 from ..core import context
+from ..core.node import Constant
 from ..core.traversal import topo_sort
 from . import polynomial as P
 from .engine import FAST, REAL, conform, rebuild
 
+#: Monomial operations the pass may spend per node of the graph as given (and at least
+#: MIN_WORK): plenty for the normal forms of nested derivatives, whose graphs as given
+#: are large, and a bound on graphs whose polynomials are large and gain nothing (an
+#: unrolled ODE is a polynomial of huge degree).
+WORK_PER_NODE = 8
+MIN_WORK = 4096
+#: Normal forms in more atoms than this are not emitted (Horner's form recurses once
+#: per atom).
+MAX_EMITTED_ATOMS = 64
 
-def expand_polynomials(outputs, rw):
-    """`outputs` with polynomial subexpressions in normal form (built with `rw.make`)."""
+
+def expand_polynomials(outputs, rw, given_size=0):
+    """`outputs` with polynomial subexpressions in normal form (built with `rw.make`).
+    `given_size`: the number of nodes of the graph as the user gave it (the budget of
+    polynomial work is proportional to it, or to the graph here if that is larger)."""
     order = topo_sort(outputs)
     atoms = P.Atoms()
-    algebras = {False: P.Algebra(laurent=False), True: P.Algebra(laurent=True)}
+    budget = P.Budget(max(MIN_WORK, WORK_PER_NODE * max(given_size, len(order))))
+    polys, is_poly = node_polynomials(order, rw, atoms, budget)
+    roots = polynomial_roots(order, outputs, is_poly)
+    sizes = region_sizes(order, roots, is_poly)
+    forms, counted = {}, {}
+    for node in order:
+        if id(node) in roots:
+            emitted = normal_form(node, polys[id(node)], sizes[id(node)], atoms, rw, counted)
+            if emitted is not None:
+                forms[id(node)] = emitted
+    return replaced(order, outputs, forms, rw) if forms else list(outputs)
+
+
+def replaced(order, outputs, forms, rw):
+    """`outputs` with the nodes of `forms` ({id(node): replacement}) replaced, and their
+    consumers rebuilt (and rewritten) on the replacements."""
+    mapped = {}
+    for node in order:
+        form = forms.get(id(node))
+        if form is None:
+            children = [mapped[id(c)] for c in node.children]
+            form = node if all(a is b for a, b in zip(children, node.children)) else \
+                rw.settle(rebuild(node, children))
+        mapped[id(node)] = form
+    return [mapped[id(o)] for o in outputs]
+
+
+def node_polynomials(order, rw, atoms, budget):
+    """({id(node): its polynomial}, ids of the nodes that are polynomial operations):
+    nodes that are not (or may not be rewritten at `REAL`) are atoms."""
+    algebras = {False: P.Algebra(laurent=False, budget=budget),
+                True: P.Algebra(laurent=True, budget=budget)}
     polys, is_poly = {}, set()
     for node in order:
         p = None
-        if rw.allows(node, REAL) or not node.children:
+        if not node.children:
+            if isinstance(node, Constant):
+                p = P.to_poly(node, (), algebras[False])
+        elif rw.allows(node, REAL):
             algebra = algebras[rw.allows(node, FAST)]
             p = P.to_poly(node, [polys[id(c)] for c in node.children], algebra)
-        if p is None or (not node.children and p):  # leaves other than constants are atoms
-            p = P.Algebra.atom(atoms.of(node)) if p is None else p
-        else:
-            is_poly.add(id(node))
-        polys[id(node)] = p
-    # a polynomial node is a root when something consumes it as an atom, or it is an output
+            if p is not None:
+                is_poly.add(id(node))
+        polys[id(node)] = P.Algebra.atom(atoms.of(node)) if p is None else p
+    return polys, is_poly
+
+
+def polynomial_roots(order, outputs, is_poly):
+    """Ids of the polynomial nodes that something uses as an atom, or that are outputs:
+    the nodes whose normal form may replace them."""
     roots = {id(o) for o in outputs if id(o) in is_poly}
     for node in order:
         if id(node) not in is_poly:
             roots.update(id(c) for c in node.children if id(c) in is_poly)
-    mapped = {}
-    for node in order:
-        new = rw.settle(rebuild(node, [mapped[id(c)] for c in node.children]))
-        if id(node) in roots and node.children and _own_size(new, atoms) > 2:
-            with context.like(node):  # the normal form takes the node's marks
-                emitted = rw.settle(P.emit(polys[id(node)], atoms, rw.make, node))
-                emitted = rw.settle(conform(emitted, node))
-            if _own_size(emitted, atoms) <= _own_size(new, atoms):
-                new = emitted
-        mapped[id(node)] = new
-    return [mapped[id(o)] for o in outputs]
+    return roots
 
 
-def _own_size(node, atoms):
-    """Distinct nodes of `node`'s subgraph above its atoms."""
+def region_sizes(order, roots, is_poly):
+    """{id(root): the polynomial nodes only its normal form would replace}: the nodes
+    reached from the root through polynomial nodes, not through other roots, each
+    counted for the first root (in `order`) that reaches it (so the walks are linear)."""
+    sizes, claimed = {}, set()
+    for root in order:
+        if id(root) not in roots:
+            continue
+        count, stack = 0, [root]
+        while stack:
+            n = stack.pop()
+            if id(n) in claimed or id(n) not in is_poly or n is not root and id(n) in roots:
+                continue
+            claimed.add(id(n))
+            count += 1
+            stack.extend(n.children)
+        sizes[id(root)] = count
+    return sizes
+
+
+def normal_form(node, p, region, atoms, rw, counted):
+    """The normal form of `node` (polynomial `p`) when it has fewer nodes than the
+    `region` it replaces, else None. `counted`: sizes of normal forms counted so far."""
+    if region <= 2 or len(p) > region:
+        return None  # nothing to gain, or as many sums as the region has nodes
+    atoms_used = len({i for m in p for i, _ in m})
+    if atoms_used > min(region, MAX_EMITTED_ATOMS):
+        return None  # joining n atoms takes n - 1 sums or products at least
+    if P.emitted_size(p, region - 1, counted) is None:
+        return None  # counted without building: larger than what it would replace
+    with context.like(node):  # the normal form takes the node's marks
+        emitted = rw.settle(P.emit(p, atoms, rw.make, node))
+        emitted = rw.settle(conform(emitted, node))
+    return emitted if own_size(emitted, atoms, region) < region else None
+
+
+def own_size(node, atoms, limit):
+    """Distinct nodes of `node`'s subgraph above its atoms, counted up to `limit` + 1 (the
+    walk stops there: only the comparison with `limit` matters)."""
     seen, stack = set(), [node]
-    while stack:
+    while stack and len(seen) <= limit:
         n = stack.pop()
-        if id(n) in seen or id(n) in atoms.index:
+        if id(n) in seen or id(n) in atoms.index or not n.children:
             continue
         seen.add(id(n))
         stack.extend(n.children)

@@ -15,7 +15,7 @@ from ..ops.einsum import Einsum, LETTERS
 from ..ops.elementary import Pow
 from ..ops.logic import Where
 from ..ops.shape_ops import BroadcastTo, ReduceSumToShape, Reshape
-from .engine import EXACT, FAST, rule, scalar_constant
+from .engine import EXACT, FAST, REAL, leave_open, rule, scalar_constant
 
 #: Constants larger than this are not folded (the folded value would be held by the plan).
 MAX_FOLDED_SIZE = 1 << 20
@@ -104,15 +104,26 @@ def weaken_strong_zero(rw, node):
     if is_zero(a):
         return zeros(node)
     if isinstance(a, Constant) and np.all(a.value):
-        return Mul(a, b)
+        return plain_product(node)
     if always_finite(rw, a) and always_finite(rw, b):
-        return Mul(a, b)
+        return plain_product(node)
     return None
+
+
+def plain_product(node):
+    """The strong-zero product `node` as a plain one: a copy of it without the parameter
+    (nothing else about a product depends on it; a copy costs far less than a new node,
+    and every derivative of a product or a quotient has strong products)."""
+    plain = object.__new__(Mul)
+    plain.__dict__.update(node.__dict__)
+    plain.params = {}
+    del plain.strong_zero
+    return plain
 
 
 # --- constants -----------------------------------------------------------------------------
 
-@rule("algebra", Node, level=EXACT)
+@rule("algebra", Node, level=EXACT, operands=Constant)
 def fold_constants(rw, node):
     # op(constants) -> constant, computed by the op's own kernel
     if not node.children or not all(isinstance(c, Constant) for c in node.children):
@@ -163,46 +174,99 @@ def _one_dtype(node):
     return all(c.dtype == node.dtype for c in node.children) and node.dtype.kind in "fc"
 
 
+@leave_open(Add)
+def sum_inside_a_sum(rw, node, consumer):
+    # a sum that only a sum of the same dtype uses is opened by that sum's collect_sums
+    if node.dtype != consumer.dtype:
+        return False
+    if isinstance(consumer, Subtract):
+        if consumer.children[0] is not node:
+            return False
+    elif not isinstance(consumer, Add):
+        return False
+    return rw.allows(node, REAL) and rw.allows(consumer, REAL) and _one_dtype(node) \
+        and _one_dtype(consumer)
+
+
 @rule("algebra", Add)
 def collect_sums(rw, node):
-    # nested sums flattened; x + 0 -> x; a*x + b*x -> (a+b)*x; constants summed;
-    # terms in rank order, so every permutation of a sum is one node
+    # (a + b) + c -> a + b + c where a + b is used nowhere else (up to MAX_SUM_WIDTH
+    # terms); x + 0 -> x; a*x + b*x -> (a+b)*x; constants summed; terms in rank order,
+    # so every permutation of a sum is one node
     if not _one_dtype(node):
         return None  # mixed dtypes (bool masks, small integers): numpy's order decides
-    ranks = [rw.rank(c) for c in node.children]
-    if len(set(map(id, node.children))) == len(node.children) and \
-            not any(isinstance(c, _SUM_PARTS) for c in node.children) and ranks == sorted(ranks):
-        return None  # distinct plain terms in canonical order: nothing to collect
-    coefficients, bases, constant = {}, {}, None
-    pending = list(node.children)
+    terms, constants, changed = _sum_terms(rw, node)
+    constant = None
+    for c in constants:
+        constant = c.value if constant is None else constant + c.value
+    if constant is not None and not np.any(constant != 0):
+        constant, changed = None, True  # x + 0 -> x
+    kept = []
+    for k, t, child in terms:
+        if k == 0:
+            changed = True
+        else:
+            kept.append(child if child is not None else scaled(rw, k, t))
+    ranks = [rw.rank(t) for t in kept]
+    if ranks != sorted(ranks) and len(kept) <= MAX_SUM_WIDTH:
+        kept.sort(key=rw.rank)
+        changed = True
+    if constant is not None:
+        if len(constants) > 1 or node.children[-1] is not constants[0]:
+            changed = True  # constants are summed, and go last
+        kept.append(constants[0] if len(constants) == 1 else const(constant, node))
+    if not changed:
+        return None
+    if not kept:
+        return zeros(node)
+    if len(kept) > MAX_SUM_WIDTH:
+        return wide_sum(rw, kept)
+    return kept[0] if len(kept) == 1 else Add(*kept)
+
+
+def wide_sum(rw, terms):
+    """A chain of sums of at most MAX_SUM_WIDTH terms each, in `terms`' order (so that
+    the terms of a long sum need not all be alive at once)."""
+    total = rw.make(Add, *terms[:MAX_SUM_WIDTH])
+    for i in range(MAX_SUM_WIDTH, len(terms), MAX_SUM_WIDTH - 1):
+        total = rw.make(Add, total, *terms[i:i + MAX_SUM_WIDTH - 1])
+    return total
+
+
+def _sum_terms(rw, node):
+    """The terms of `node` as ([k, base, term node or None], constants, changed): sums
+    used only here are opened (up to MAX_SUM_WIDTH terms), k * base terms of one base
+    are merged (their term node is then None: it has to be built again)."""
+    terms, index, constants = [], {}, []
+    changed = False
+    pending = list(reversed(node.children))
     width = len(pending)
     while pending:
         child = pending.pop()
-        if isinstance(child, Add) and _one_dtype(child) and child.dtype == node.dtype \
+        if rw.is_open(child) or isinstance(child, Add) and child.dtype == node.dtype \
+                and _one_dtype(child) and not rw.shared(child) \
                 and width + len(child.children) - 1 <= MAX_SUM_WIDTH:
-            pending.extend(child.children)
+            pending.extend(reversed(child.children))
             width += len(child.children) - 1
+            changed = True
         elif isinstance(child, Constant):
-            constant = child.value if constant is None else constant + child.value
+            constants.append(child)
         else:
             k, t = split_coefficient(child)
-            coefficients[id(t)] = coefficients.get(id(t), 0.0) + k
-            bases[id(t)] = t
-    terms = [scaled(rw, coefficients[i], bases[i]) for i in bases if coefficients[i] != 0]
-    terms.sort(key=rw.rank)
-    if constant is not None and np.any(constant != 0):
-        terms.append(const(constant, node))
-    if not terms:
-        return zeros(node)
-    if len(terms) == 1:
-        return terms[0]
-    candidate = Add(*terms)
-    return None if candidate.key() == node.key() else candidate
+            i = index.get(id(t))
+            if i is None:
+                index[id(t)] = len(terms)
+                terms.append([k, t, child])
+            else:
+                terms[i][0] += k
+                terms[i][2] = None
+                changed = True
+    return terms, constants, changed
 
 
 # --- products -------------------------------------------------------------------------------
 
-@rule("algebra", Mul, level=EXACT)
+@rule("algebra", Mul, level=EXACT, operands=Constant)
 def multiply_by_one(rw, node):
     # x*1 -> x; 1*x -> x
     if node.strong:
@@ -215,7 +279,7 @@ def multiply_by_one(rw, node):
     return None
 
 
-@rule("algebra", Mul)
+@rule("algebra", Mul, operands=Constant)
 def multiply_by_zero(rw, node):
     # x*0 -> 0 where x cannot be inf or NaN (any x at the FAST level)
     if node.strong:
@@ -227,11 +291,18 @@ def multiply_by_zero(rw, node):
     return None
 
 
-def factor_powers(node, powers, order):
-    """Collect `node`'s factors into {id(base): [exponents]}; return the scalar
+#: Products are opened through factors used nowhere else up to this many factors: enough
+#: to meet a repeated base nearby (x*y*x); the polynomial pass collects the rest.
+MAX_PRODUCT_WIDTH = 4
+
+
+def factor_powers(rw, node, powers, order):
+    """Collect `node`'s factors into {id(base): [exponents]}, opening the products and
+    negations used nowhere else (up to MAX_PRODUCT_WIDTH factors); return the scalar
     coefficient and the non-uniform Constant nodes among the factors."""
     coefficient, arrays = 1.0, []
     pending = [node]
+    width = 1
     while pending:
         f = pending.pop()
         k = scalar_constant(f)
@@ -239,9 +310,11 @@ def factor_powers(node, powers, order):
             coefficient *= k
         elif isinstance(f, Constant):
             arrays.append(f)
-        elif isinstance(f, Mul) and not f.strong:
+        elif isinstance(f, Mul) and not f.strong and f.dtype == node.dtype and \
+                (f is node or not rw.shared(f) and width < MAX_PRODUCT_WIDTH):
             pending.extend(f.children)
-        elif isinstance(f, Negate):
+            width += 1
+        elif isinstance(f, Negate) and f.dtype == node.dtype and not rw.shared(f):
             coefficient = -coefficient
             pending.append(f.children[0])
         else:
@@ -268,24 +341,29 @@ def merged_exponent(exponents, fast):
     return total if integers and same_sign else None
 
 
-@rule("algebra", Mul)
+@rule("algebra", Mul, operands=_PRODUCT_PARTS)
 def collect_products(rw, node):
-    # x**a * x**b -> x**(a+b) (see merged_exponent); -a*b -> -(a*b); constants multiplied;
-    # factors in rank order
+    # x**a * x**b -> x**(a+b) (see merged_exponent), through factors used only here;
+    # array constants multiplied. Only when something merges: negations and scalar
+    # constants move out of products by the local rules below, at no rebuilding cost.
     if node.strong or node.dtype.kind not in "fc":
         return None
     a, b = node.children
     if a is not b and not any(isinstance(c, _PRODUCT_PARTS) for c in node.children):
         return None  # two distinct plain factors: nothing to collect
     powers, bases = {}, []
-    coefficient, arrays = factor_powers(node, powers, bases)
+    coefficient, arrays = factor_powers(rw, node, powers, bases)
     fast = rw.allows(node, FAST)
+    if len(arrays) < 2 and not any(len(powers[id(base)]) > 1 and merged_exponent(
+            powers[id(base)], fast) is not None for base in bases):
+        return None  # nothing merges
+    if coefficient == 0:
+        return None  # a zero factor: multiply_by_zero decides
     factors = []
     for base in sorted(bases, key=rw.rank):
         exponents = powers[id(base)]
         total = merged_exponent(exponents, fast)
-        groups = [[e] for e in exponents] if total is None else [[total]]
-        for (e,) in groups:
+        for e in (exponents if total is None else [total]):
             if e == 1:
                 factors.append(base)
             elif e != 0:
@@ -299,8 +377,6 @@ def collect_products(rw, node):
         for arr in arrays[1:]:
             product = product * arr.value
         factors.append(const(product, node))
-    if coefficient == 0:
-        return None  # a zero factor: multiply_by_zero decides
     if not factors:
         return const(np.full(node.shape, coefficient), node)
     result = factors[0]
@@ -313,7 +389,62 @@ def collect_products(rw, node):
     return None if result.key() == node.key() else result
 
 
-@rule("algebra", Negate, level=EXACT)
+@rule("algebra", Mul)
+def square(rw, node):
+    # x * x -> x**2 for an x that is no product or power (collect_products takes those),
+    # so that powers of x meet: x**2 * x -> x**3
+    a, b = node.children
+    if a is not b or node.strong or node.dtype.kind not in "fc" or a.dtype != node.dtype:
+        return None
+    return Pow(a, const(2, node))
+
+
+@rule("algebra", Mul, operands=Negate)
+def negation_out_of_product(rw, node):
+    # (-a) * b -> -(a*b); a * (-b) -> -(a*b), where -a is used only here (so that a
+    # negation meets its pair, and sums see the sign)
+    if node.strong or node.dtype.kind not in "fc":
+        return None
+    a, b = node.children
+    for inner, other in ((a, b), (b, a)):
+        if isinstance(inner, Negate) and inner.dtype == node.dtype and not rw.shared(inner):
+            return Negate(rw.make(Mul, inner.children[0], other))
+    return None
+
+
+@rule("algebra", Mul, operands=(Constant, Mul))
+def scalar_out_of_product(rw, node):
+    # (k*a) * b -> k*(a*b); a * (k*b) -> k*(a*b); k1 * (k2*a) -> (k1*k2)*a, for scalar
+    # constants k and k*a used only here: constants meet at the top of a product
+    if node.strong or node.dtype.kind not in "fc":
+        return None
+    a, b = node.children
+    k = scalar_constant(a) if a.shape == () else None
+    if k is not None:
+        k2, t = _scalar_factor(rw, b, node)
+        if k2 is None:
+            return None
+        return Mul(const(k * k2, node), t)
+    for inner, other in ((a, b), (b, a)):
+        k2, t = _scalar_factor(rw, inner, node)
+        if k2 is not None:
+            return Mul(const(k2, node), rw.make(Mul, t, other))
+    return None
+
+
+def _scalar_factor(rw, node, like):
+    """(k, t) when `node` is k*t for a scalar constant k (of `like`'s dtype) and nothing
+    else uses it, else (None, None)."""
+    if isinstance(node, Mul) and not node.strong and node.dtype == like.dtype \
+            and not rw.shared(node):
+        k = scalar_constant(node.children[0])
+        if k is not None and node.children[0].shape == () \
+                and node.children[1].shape == node.shape:
+            return k, node.children[1]
+    return None, None
+
+
+@rule("algebra", Negate, level=EXACT, operands=(Negate, Mul))
 def negate_negation(rw, node):
     # --x -> x; -(k*x) -> (-k)*x
     x, = node.children
@@ -341,7 +472,7 @@ def trivial_power(rw, node):
     return None
 
 
-@rule("algebra", Pow)
+@rule("algebra", Pow, operands=Pow)
 def power_of_power(rw, node):
     # (x**a)**b -> x**(a*b) for integers a, b
     x, e = node.children
@@ -363,7 +494,7 @@ def drop_identity_shape_op(rw, node):
     return x if x.shape == node.shape else None
 
 
-@rule("algebra", Reshape, level=EXACT)
+@rule("algebra", Reshape, level=EXACT, operands=Reshape)
 def reshape_of_reshape(rw, node):
     # reshape(reshape(x, s1), s2) -> reshape(x, s2)
     x, = node.children
@@ -394,7 +525,7 @@ def einsum_identity(rw, node):
     return None
 
 
-@rule("algebra", Einsum)
+@rule("algebra", Einsum, operands=Einsum)
 def fuse_single_operand_einsums(rw, node):
     # einsum(s, ..., einsum('ij->ji', x), ...) -> one einsum over x (transposes, sums,
     # diagonals of an operand are folded into the contraction that uses it)
@@ -421,7 +552,7 @@ def _fuse(node, k, inner):
     return Einsum(",".join(inputs) + "->" + node.output, *children)
 
 
-@rule("algebra", Einsum)
+@rule("algebra", Einsum, operands=Constant)
 def drop_ones_operand(rw, node):
     # einsum('ij,j->i', x, ones) -> einsum('ij->i', x) when another operand carries j
     if len(node.children) < 2:
@@ -439,7 +570,7 @@ def drop_ones_operand(rw, node):
 
 # --- lowering: canonical forms back to fast kernels ---------------------------------------
 
-@rule("lower", Add)
+@rule("lower", Add, operands=Negate)
 def sum_with_negations_as_subtract(rw, node):
     # a + -b -> a - b;  a + b + -c + -d -> (a + b) - (c + d)
     positive = [c for c in node.children if not isinstance(c, Negate)]
@@ -451,7 +582,7 @@ def sum_with_negations_as_subtract(rw, node):
     return Subtract(plus, minus)
 
 
-@rule("lower", Mul)
+@rule("lower", Mul, operands=Pow)
 def product_with_reciprocal_as_divide(rw, node):
     # a * b**-1 -> a / b
     if node.strong:
@@ -464,7 +595,7 @@ def product_with_reciprocal_as_divide(rw, node):
     return None
 
 
-@rule("lower", Mul, level=EXACT)
+@rule("lower", Mul, level=EXACT, operands=Constant)
 def minus_one_times_as_negate(rw, node):
     # (-1) * x -> -x
     a, b = node.children

@@ -1,10 +1,21 @@
-"""`simplify` and the rewriting done before a graph runs (`rewrite_for_evaluation`)."""
+"""`simplify` and the rewriting done before a graph runs (`rewrite_for_evaluation`).
+
+Both run the same pipeline: one pass of the `canonical` and `algebra` rules (sharing
+equal subgraphs on the way), the polynomial pass, and the `lower` pass. Each is linear
+in the graph. The result is kept only when it is no larger and no slower than the graph
+as given (`graph_cost`); otherwise the given nodes are returned as they are.
+"""
 from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node
+from ..ops.einsum import Einsum
 from . import rules  # noqa: F401  (registers the rules)
-from .engine import FAST, REAL, Rewriter, program_level, uniform_level
+from .engine import FAST, REAL, Rewriter, program_level, uniform_level, walk
 from .expand import expand_polynomials
+
+#: What running one node costs beyond its arithmetic, in element operations (a kernel
+#: call and its bookkeeping take about as long as a thousand multiplications).
+NODE_OVERHEAD = 1000
 
 
 @records_derivation(all_results=True)
@@ -20,7 +31,10 @@ def simplify(nodes, fast_math=False):
     (``x*0`` becomes 0 only where x cannot be inf or NaN). ``fast_math=True`` also applies
     identities that assume every value is finite and nonzero (``x/x -> 1``, ``x*0 -> 0``
     for any x, powers merged across signs), as a compiler's fast-math does. The same graph
-    always simplifies to the same graph and the same bits.
+    always simplifies to the same graph and the same bits. The result never has more
+    nodes, nor more estimated work (`graph_cost`), than `nodes` had: when rewriting would
+    give that, `nodes` come back unchanged. It costs a few times what building the graph
+    did, per node.
     """
     return _rewrite(nodes, uniform_level(FAST if fast_math else REAL))
 
@@ -29,7 +43,8 @@ def rewrite_for_evaluation(nodes, fast_math=False):
     """The rewriting `ad.function` and `ad.evaluate` do before running `nodes`: what the
     user wrote is computed exactly as written (only rewrites that change no bit: equal
     subgraphs shared, constants folded, ``x*1``, ``--x``), and derivative parts are
-    simplified as `simplify` does. With `fast_math`, `simplify(nodes, fast_math=True)`."""
+    simplified as `simplify` does. With `fast_math`, `simplify(nodes, fast_math=True)`.
+    As with `simplify`, the result is never larger nor slower than `nodes`."""
     return _rewrite(nodes, program_level(fast_math))
 
 
@@ -38,6 +53,49 @@ def _rewrite(nodes, level_of):
     outputs = [nodes] if single else list(nodes)
     with gc_paused():
         rewriter = Rewriter(["canonical", "algebra"], level_of)
-        simplified = expand_polynomials(rewriter.run(outputs), rewriter)
-        lowered = Rewriter(["lower"], level_of).run(simplified)
+        rewritten = rewriter.run(outputs)
+        given = graph_cost(outputs, rewriter.order)
+        simplified = expand_polynomials(rewritten, rewriter, given[0])
+        lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified)
+        if not no_worse(graph_cost(lowered), given):
+            lowered = outputs
     return lowered[0] if single else lowered
+
+
+def graph_cost(outputs, order=None):
+    """(nodes, work) of the graph of `outputs`: its distinct nodes, and an estimate of
+    the time a run takes, in element operations: `NODE_OVERHEAD` per computed node plus
+    its elements, or its first operand's when that is larger (a reduction reads more
+    than it writes; other operands broadcast to the output), and for an einsum the size
+    of its whole index space. `order`: the graph's nodes, when the caller has them."""
+    if order is None:
+        order = walk(outputs)[0]
+    work, sizes = 0, {}
+    for node in order:
+        children = node.children
+        if not children:
+            continue
+        if isinstance(node, Einsum):
+            elements = 1
+            for size in node.sizes.values():
+                elements *= size
+        else:
+            elements = max(_size(node.shape, sizes), _size(children[0].shape, sizes))
+        work += NODE_OVERHEAD + elements
+    return len(order), work
+
+
+def _size(shape, sizes):
+    """The number of elements of `shape` (remembered in `sizes`)."""
+    n = sizes.get(shape)
+    if n is None:
+        n = 1
+        for d in shape:
+            n *= d
+        sizes[shape] = n
+    return n
+
+
+def no_worse(new, old):
+    """Whether a graph of cost `new` is no larger and no slower than one of cost `old`."""
+    return new[0] <= old[0] and new[1] <= old[1]

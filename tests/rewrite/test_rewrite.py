@@ -41,6 +41,16 @@ def same_values(a, b):
         sum(isinstance(n, ad.Einsum) for n in ad.topo_sort(s)) == 2),             # fused transpose
     (lambda x: ad.einsum("i,i->", x, ad.Constant(np.ones(3))),
         lambda s, x: isinstance(s, ad.Einsum) and len(s.children) == 1),         # ones dropped
+    (lambda x: ad.sin(x) * ad.sin(x), lambda s, x: isinstance(s, el.Pow)       # square
+        and isinstance(s.children[0], el.Sin) and s.children[1].value == 2),
+    (lambda x: (-x) * ad.sin(x), lambda s, x: isinstance(s, ar.Negate)         # -(x*sin x)
+        and isinstance(s.children[0], ar.Mul) and x in s.children[0].children),
+    (lambda x: (2 * x) * ad.sin(x), lambda s, x: isinstance(s, ar.Mul)         # 2*(x*sin x)
+        and s.children[0].value == 2 and isinstance(s.children[1], ar.Mul)),
+    (lambda x: 3 * (2 * ad.sin(x)), lambda s, x: isinstance(s, ar.Mul)         # 6*sin x
+        and s.children[0].value == 6 and isinstance(s.children[1], el.Sin)),
+    (lambda x: ar.Mul(ad.sin(x), ad.cos(x), strong_zero=True),                # finite: plain
+        lambda s, x: isinstance(s, ar.Mul) and not s.strong),
 ])
 def test_rule_structure_and_values(x, build, check):
     y = build(x)
@@ -119,3 +129,26 @@ def test_complex_products_keep_their_operand_order():
     a = ad.Variable(np.array([1 + 2j, 3 - 1j]), name="a")
     b = ad.Variable(np.array([0.5 - 1j, 2 + 2j]), name="b")
     assert (a * b).key() != (b * a).key()  # numpy's complex product is not bit-symmetric
+
+
+def test_negations_and_scalars_leave_only_products_nothing_else_uses(x):
+    # a negated or scaled factor that another node uses too stays where it is: moving
+    # the sign or the scalar out would build a new product next to the shared one
+    minus_x, two_x = -x, 2 * x
+    y1, y2 = minus_x * ad.sin(x), two_x * ad.cos(x)
+    s1, s2, s3, s4 = ad.simplify([y1, y2, minus_x + 1, two_x + 1])
+    assert isinstance(s1, ar.Mul) and isinstance(s2, ar.Mul)
+    assert ad.graph_size([s1, s2, s3, s4]) <= ad.graph_size([y1, y2, minus_x + 1, two_x + 1])
+    same_values(s1, y1)
+    same_values(s2, y2)
+
+
+def test_rules_only_see_nodes_with_the_operands_they_name():
+    from autodiff.rewrite import REAL
+    from autodiff.rewrite.engine import applicable_rules
+    from autodiff.rewrite.rules import multiply_by_one, negation_out_of_product, square
+    plain = applicable_rules(("algebra",), ar.Mul, REAL, (el.Sin, el.Cos))
+    assert square in plain and multiply_by_one not in plain
+    assert negation_out_of_product not in plain
+    with_constant = applicable_rules(("algebra",), ar.Mul, REAL, (ad.Constant, el.Sin))
+    assert multiply_by_one in with_constant
