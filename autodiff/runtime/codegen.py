@@ -25,6 +25,8 @@ Python's compiler needs memory in proportion to a function's length (about 140 M
 handing the values still needed to the next one through the buffer.
 """
 
+from ..core.gcpause import gc_paused
+
 #: Steps per generated function (compiling one takes a few MB at most).
 CHUNK = 1000
 
@@ -36,6 +38,18 @@ def compile_steps(steps, output_slots):
     """``run(buf) -> [output values]``: the steps (kernel, argument slots, output slot,
     slots to free after it, node) as code, reading the values loaded into `buf` before
     the call. `buf` is used as the hand-over between chunks."""
+    with gc_paused():  # (many small objects, no cycles: see gc_paused)
+        chunks = _compile_chunks(steps)
+
+    def run(buf):
+        for chunk in chunks:
+            chunk(buf)
+        return [buf[s] for s in output_slots]
+    return run
+
+
+def _compile_chunks(steps):
+    """The functions running `steps` in chunks of `CHUNK`, in order."""
     namespace, kernel_names = {"_take": _take}, {}
     computed = set()  # slots a step before the chunk wrote: they hold computed values
     chunks = []
@@ -44,12 +58,7 @@ def compile_steps(steps, output_slots):
         source = _ChunkWriter(part, computed, kernel_names, namespace).source(f"chunk{k}")
         chunks.append(_define(source, f"chunk{k}", namespace))
         computed.update(step[2] for step in part)
-
-    def run(buf):
-        for chunk in chunks:
-            chunk(buf)
-        return [buf[s] for s in output_slots]
-    return run
+    return chunks
 
 
 def _define(source, name, namespace):
