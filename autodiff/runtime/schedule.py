@@ -80,7 +80,7 @@ def plan_steps(order, outputs):
                 args.sort(key=lambda a: (max(steps[a].args, default=-1), a))
             _sum_chain(node, args, steps)
         else:
-            steps.append(Step(node, tuple(index[id(c)] for c in node.children)))
+            steps.append(Step(node, tuple([index[id(c)] for c in node.children])))
         index[id(node)] = len(steps) - 1
     return steps, index
 
@@ -155,135 +155,217 @@ def best_order(steps, outputs, search=True):
     depth_first = leaves + [i for i, s in enumerate(steps) if s.args]
     if len(steps) - len(leaves) < 3:
         return depth_first
+    graph = _Graph(steps)
     if not search:
-        return _hoist(steps, depth_first, outputs)
-    greedy = leaves + _memory_greedy(steps, outputs)
-    candidates = [depth_first, greedy, _hoist(steps, depth_first, outputs),
-                  _hoist(steps, greedy, outputs)]
-    return min(candidates, key=lambda order: peak_bytes(steps, order, outputs))
+        return _hoist(graph, depth_first, outputs)
+    greedy = leaves + _memory_greedy(graph, outputs)
+    candidates = [depth_first, greedy, _hoist(graph, depth_first, outputs),
+                  _hoist(graph, greedy, outputs)]
+    peaks = _PeakSimulator(graph, outputs)
+    best, best_peak = None, None
+    for order in candidates:
+        if best is not None and order == best:
+            continue  # (often two candidates are one order: a chain has only one)
+        peak = peaks.peak(order)
+        if best is None or peak < best_peak:
+            best, best_peak = order, peak
+    return best
+
+
+class _Graph:
+    """What the orderings read of the steps, as plain lists indexed by Step: sizes, which
+    steps are computed (not leaves), each step's distinct arguments (`args`; `inputs`: the
+    computed ones) and readers."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.n = n = len(steps)
+        self.size = [s.size for s in steps]
+        self.is_step = is_step = [bool(s.args) for s in steps]
+        self.accumulates = [s.accumulates for s in steps]
+        self.extends = [s.kernel is add_into_total for s in steps]
+        # distinct arguments, in the order of a set of them (the order `_hoist` makes
+        # terms in, kept from its first version so that schedules stay as they were)
+        self.args = [tuple(set(s.args)) if len(s.args) > 1 else s.args for s in steps]
+        self.inputs = [()] * n
+        self.readers = readers = [[] for _ in range(n)]
+        for i, args in enumerate(self.args):
+            for a in args:
+                readers[a].append(i)
+            if args:
+                self.inputs[i] = tuple([a for a in args if is_step[a]])
 
 
 def peak_bytes(steps, order, outputs):
     """Largest total size of computed values alive at once when running `order`."""
-    last = {}
-    for pos, i in enumerate(order):
-        for a in steps[i].args:
-            last[a] = pos
-    end = len(order)
-    for o in outputs:
-        last[o] = end
-    frees = [0] * (end + 1)
-    for i, pos in last.items():
-        if steps[i].args:
-            frees[pos] += steps[i].size
-    live = peak = 0
-    for pos, i in enumerate(order):
-        step = steps[i]
-        if step.args:
-            if step.kernel is add_into_total:  # the total it extends becomes this value
-                grown = steps[step.args[0]].size
-                live -= grown
-                frees[pos] -= grown
-            live += step.size
-            peak = max(peak, live)
-        live -= frees[pos]
-    return peak
+    return _PeakSimulator(_Graph(steps), outputs).peak(order)
 
 
-def _memory_greedy(steps, outputs):
+class _PeakSimulator:
+    """`peak_bytes` for several orders of one graph: the reads and sizes are arrays made
+    once, and each order is simulated with a few array operations.
+
+    A value is alive from its step to its last reader (to the end for outputs); a running
+    total extended in place (`add_into_total`) becomes the new total instead of dying.
+    """
+
+    def __init__(self, graph, outputs):
+        self.n = n = graph.n
+        src, dst = [], []  # one entry per (value, reader), values of computed steps only
+        for i, args in enumerate(graph.args):
+            for a in args:
+                src.append(a)
+                dst.append(i)
+        self.src, self.dst = np.array(src, dtype=np.intp), np.array(dst, dtype=np.intp)
+        self.size = np.array(graph.size, dtype=np.int64)
+        self.computed = np.array(graph.is_step, dtype=bool)
+        self.outputs = np.array(sorted(set(outputs)), dtype=np.intp)
+        extending = [i for i in range(n) if graph.extends[i]]
+        self.extending = np.array(extending, dtype=np.intp)
+        self.totals = np.array([graph.steps[i].args[0] for i in extending], dtype=np.intp)
+
+    def peak(self, order):
+        """The simulated peak of `order` (a permutation of the steps)."""
+        n = self.n
+        position = np.empty(n, dtype=np.intp)
+        position[np.asarray(order, dtype=np.intp)] = np.arange(n)
+        last = np.full(n, -1, dtype=np.intp)  # position of each value's last reader
+        np.maximum.at(last, self.src, position[self.dst])
+        last[self.outputs] = n  # kept to the end
+        made = np.zeros(n, dtype=np.int64)  # bytes a step adds, at its position
+        freed = np.zeros(n + 1, dtype=np.int64)  # bytes freed after each position
+        computed = self.computed
+        made[position[computed]] = self.size[computed]
+        dies = computed & (last >= 0)
+        np.add.at(freed, last[dies], self.size[dies])
+        # a total extended in place: the new total takes its bytes, which do not die
+        at = position[self.extending]
+        grown = self.size[self.totals]
+        np.subtract.at(made, at, grown)
+        np.subtract.at(freed, at, grown)
+        change = made - freed[:n]
+        alive_before = np.concatenate(([0], np.cumsum(change)[:-1]))
+        peaks = (alive_before + made)[computed[np.asarray(order, dtype=np.intp)]]
+        return int(max(peaks.max(initial=0), 0))
+
+
+def _memory_greedy(graph, outputs):
     """Non-leaf Step indices in an order built from the end (see the module docstring)."""
-    n = len(steps)
-    is_step = [bool(s.args) for s in steps]
-    readers = [[] for _ in range(n)]
-    for i, s in enumerate(steps):
-        for a in set(s.args):
-            if is_step[a]:
-                readers[a].append(i)
-    unplaced_readers = [len(r) for r in readers]
-    live = [False] * n  # live in the reversed run: some reader placed, or an output
-    for o in outputs:
-        live[o] = True
-    placed = [False] * n
+    return _GreedyFromTheEnd(graph, outputs).run()
 
-    def cost(i):  # bytes that start living when step i is placed
-        return sum(steps[a].size for a in set(steps[i].args) if is_step[a] and not live[a])
 
-    def gain(i):
-        # Bytes of live range ended by placing i, plus what its single-reader inputs will
-        # end when they are placed right after it: a term of a running total counts with
-        # the total, so sums over time steps advance together, step by step.
-        ahead = 0
-        for a in set(steps[i].args):
-            if is_step[a] and not live[a] and len(readers[a]) == 1:
-                ahead += max(0, steps[a].size - cost(a))
-        return steps[i].size - cost(i) + ahead
+class _GreedyFromTheEnd:
+    """The memory-greedy order. Placing steps from the last one backwards, a value starts
+    living (in the reversed run) when its first reader is placed; of the steps whose
+    readers are all placed, the one with the largest `gain` goes next:
 
-    # Gains only grow as the run goes on (more inputs are live, so placing a step costs
-    # less), so a heap entry can only be stale by being too low: on popping one whose gain
-    # has grown, push it again. A step's gain depends on its inputs' liveness and, through
-    # the look-ahead, on its inputs' inputs: both kinds of readers are re-pushed below.
-    heap = []
+        gain(i) = size(i) - cost(i) + sum over inputs a of i read by i alone and not
+                  yet live of max(0, size(a) - cost(a))
 
-    def push(i):
-        # ties go to the later step of the depth-first order, which keeps its shape
-        heapq.heappush(heap, (-gain(i), -i, i))
+    where cost(i) is the size of i's inputs not yet live: what placing i ends, less what
+    it starts, plus what its single-reader inputs will end when placed right after it (a
+    term of a running total counts with the total, so sums over time steps advance
+    together, step by step). Ties go to the later step of the depth-first order.
 
-    def is_candidate(i):
-        return not placed[i] and unplaced_readers[i] == 0
+    `cost` and the look-ahead sum (`ahead`) are kept up to date as values start living,
+    so a gain costs nothing to read. Gains only grow as the run goes on (more inputs are
+    live), so a heap entry can only be stale by being too low: popping one whose gain
+    has grown, it is pushed again; every step whose gain grows while it is a candidate
+    is pushed when it does.
+    """
 
-    for i in range(n):
-        if is_step[i] and not readers[i]:
-            push(i)
-    reversed_order = []
-    while heap:
-        neg_gain, _, i = heapq.heappop(heap)
-        if placed[i]:
-            continue
-        if -neg_gain != gain(i):  # stale (see above)
-            push(i)
-            continue
-        placed[i] = True
-        reversed_order.append(i)
-        for a in set(steps[i].args):
-            if not is_step[a]:
-                continue
+    def __init__(self, graph, outputs):
+        self.g = graph
+        n, size, is_step = graph.n, graph.size, graph.is_step
+        self.inputs = graph.inputs  # only computed values count: leaves live elsewhere
+        self.readers = [r if is_step[i] else [] for i, r in enumerate(graph.readers)]
+        self.unplaced = [len(r) for r in self.readers]
+        self.live = live = [False] * n
+        for o in outputs:
+            live[o] = True
+        self.cost = cost = [0] * n
+        for a in range(n):
             if not live[a]:
-                live[a] = True
-                for r in readers[a]:  # candidates sharing `a` now pay less for it
-                    if is_candidate(r):
-                        push(r)
-                    for q in readers[r]:  # and so do those looking ahead to r
-                        if is_candidate(q):
-                            push(q)
-            unplaced_readers[a] -= 1
-            if unplaced_readers[a] == 0:
-                push(a)
-    reversed_order.reverse()
-    return reversed_order
+                for r in self.readers[a]:
+                    cost[r] += size[a]
+        self.ahead = ahead = [0] * n
+        for a in range(n):
+            if len(self.readers[a]) == 1 and not live[a] and size[a] > cost[a]:
+                ahead[self.readers[a][0]] += size[a] - cost[a]
+        self.placed = [False] * n
+
+    def gain(self, i):
+        """See the class docstring."""
+        return self.g.size[i] - self.cost[i] + self.ahead[i]
+
+    def run(self):
+        """The order (non-leaf Step indices, first to last)."""
+        g, placed, unplaced, inputs = self.g, self.placed, self.unplaced, self.inputs
+        size, cost, ahead = g.size, self.cost, self.ahead
+        heap = [(-self.gain(i), -i) for i in range(g.n) if g.is_step[i] and not self.readers[i]]
+        heapq.heapify(heap)
+        reversed_order = []
+        while heap:
+            neg_gain, neg_i = heapq.heappop(heap)
+            i = -neg_i
+            if placed[i]:
+                continue
+            gain = size[i] - cost[i] + ahead[i]
+            if -neg_gain != gain:  # stale (see the class docstring)
+                heapq.heappush(heap, (-gain, neg_i))
+                continue
+            placed[i] = True
+            reversed_order.append(i)
+            for a in inputs[i]:
+                if not self.live[a]:
+                    self._starts_living(a, heap)
+                unplaced[a] -= 1
+                if not unplaced[a]:
+                    heapq.heappush(heap, (cost[a] - size[a] - ahead[a], -a))
+        reversed_order.reverse()
+        return reversed_order
+
+    def _starts_living(self, a, heap):
+        """`a` is live from now on: its other readers pay less to be placed, and so do
+        the readers looking ahead to those; those that are candidates are pushed."""
+        size, cost, ahead, live = self.g.size, self.cost, self.ahead, self.live
+        readers, placed, unplaced = self.readers, self.placed, self.unplaced
+        live[a] = True
+        for r in readers[a]:
+            before = size[r] - cost[r]
+            cost[r] -= size[a]
+            if len(readers[r]) == 1 and not live[r]:
+                grown = max(0, size[r] - cost[r]) - max(0, before)
+                q = readers[r][0]
+                if grown:
+                    ahead[q] += grown
+                    if not placed[q] and not unplaced[q]:
+                        heapq.heappush(heap, (cost[q] - size[q] - ahead[q], -q))
+            if not placed[r] and not unplaced[r]:
+                heapq.heappush(heap, (cost[r] - size[r] - ahead[r], -r))
 
 
-def _hoist(steps, order, outputs):
+def _hoist(graph, order, outputs):
     """`order` with running totals of long sums, and outputs, moved up to the first point
     where they can be computed from values already made plus terms read by them alone
     (computed with them). An output is kept to the end anyway, and computing it early
     frees its inputs early: a layer's weight gradient is made as soon as the layer's
     backward step is, not after the whole backward pass. Linear: each step counts the
     inputs it still waits for."""
-    n = len(steps)
-    args = [tuple(set(s.args)) for s in steps]
-    readers = [[] for _ in range(n)]
-    for i in range(n):
-        for a in args[i]:
-            readers[a].append(i)
-    eager = [s.accumulates for s in steps]
+    n, args, readers = graph.n, graph.args, graph.readers
+    eager = list(graph.accumulates)
     for o in outputs:
-        eager[o] = bool(steps[o].args)
+        eager[o] = graph.is_step[o]
     # the eager step that a term feeds alone (-1: none), e.g. an outer product's total
     feeds = [r[0] if len(r) == 1 and eager[r[0]] and not eager[i] else -1
              for i, r in enumerate(readers)]
-    done = [not s.args for s in steps]
+    done = [not s for s in graph.is_step]
     ready = list(done)  # made, or a term whose inputs are all made (made with its reader)
-    waiting = [sum(1 for a in args[i] if not ready[a]) for i in range(n)]
+    waiting = [len(a) for a in args]  # inputs not ready yet (all leaves are ready)
+    for i in range(n):
+        if not graph.is_step[i]:
+            for r in readers[i]:
+                waiting[r] -= 1
     new_order = [i for i in order if done[i]]  # the leaves
     became_ready = []
 
@@ -321,23 +403,30 @@ def assign_slots(steps, order, outputs):
     Returns (slot of each Step, slots freed after each Step as a dict, number of slots).
     Outputs keep their slots to the end.
     """
-    last = {}
+    n = len(steps)
+    last = [-1] * n  # position of each value's last reader
     for pos, i in enumerate(order):
         for a in steps[i].args:
             last[a] = pos
     for o in outputs:
-        last.pop(o, None)
-    released_at = {}
-    for i, pos in last.items():
-        released_at.setdefault(pos, []).append(i)
-    slot, frees, free_slots, n_slots = [None] * len(steps), {}, [], 0
+        last[o] = -1
+    released_at = [None] * n  # values whose last reader is at each position
+    for i in range(n):
+        pos = last[i]
+        if pos >= 0:
+            if released_at[pos] is None:
+                released_at[pos] = [i]
+            else:
+                released_at[pos].append(i)
+    slot, frees, free_slots, n_slots = [None] * n, {}, [], 0
     for pos, i in enumerate(order):
         if free_slots:
             slot[i] = free_slots.pop()
         else:
             slot[i], n_slots = n_slots, n_slots + 1
-        done = [slot[a] for a in released_at.get(pos, ())]
-        if done:
-            frees[i] = tuple(done)
+        done = released_at[pos]
+        if done is not None:
+            done = tuple(slot[a] for a in done)
+            frees[i] = done
             free_slots.extend(done)
     return slot, frees, n_slots

@@ -1,5 +1,8 @@
 """Generated straight-line code: the same values as the step loop, in chunks of any size,
 and a failure in generated code is reported by the loop, naming the node."""
+import contextlib
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -9,54 +12,75 @@ from autodiff.runtime import codegen
 from graphs import random_graphs
 
 
-@settings(max_examples=60, deadline=None)
-@given(random_graphs(), st.integers(1, 4))
-def test_generated_code_in_small_chunks_computes_the_same_values(graph, chunk):
-    """Long schedules compile to several functions handing values over in the buffer;
-    chunks of 1-4 steps put a boundary between almost every producer and reader."""
-    outputs, expected, _ = graph
-    saved, codegen.CHUNK = codegen.CHUNK, chunk
+@contextlib.contextmanager
+def codegen_limits(chunk=None, depth=None, inline_reads=None):
+    """codegen's CHUNK, MAX_DEPTH and INLINE_READS set for the block (None: unchanged)."""
+    names = ("CHUNK", "MAX_DEPTH", "INLINE_READS")
+    saved = [getattr(codegen, n) for n in names]
+    for name, value in zip(names, (chunk, depth, inline_reads)):
+        if value is not None:
+            setattr(codegen, name, value)
     try:
+        yield
+    finally:
+        for name, value in zip(names, saved):
+            setattr(codegen, name, value)
+
+
+@settings(max_examples=80, deadline=None)
+@given(random_graphs(), st.integers(1, 4), st.sampled_from([1, 2, 3, 50]),
+       st.sampled_from([0, 1, 4]))
+def test_generated_code_in_small_chunks_computes_the_same_values(graph, chunk, depth, reads):
+    """Long schedules compile to several functions handing values over in the buffer;
+    chunks of 1-4 steps put a boundary between almost every producer and reader. Calls
+    nested 1-3 deep end nesting at every other step; values read up to `reads` times
+    are read in place, the others from local variables."""
+    outputs, expected, _ = graph
+    with codegen_limits(chunk, depth, reads):
         f = ad.Function(outputs, simplify=False)
         for _ in range(3):  # loop, then generated code twice
             for got, want in zip(f(), expected):
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _values_read_twice(n_values):
+    """A chain where each value is read twice, by its successor and the one after it,
+    and by a sum of all of them: values named inside expressions, locals read for the
+    last time, values handed over between chunks."""
+    x = ad.Variable(np.linspace(0.0, 1.0, n_values), name="x")
+    a, b = ad.sin(x), ad.cos(x)
+    terms = []
+    for k in range(12):
+        a, b = b, ad.sin(a) * b if k % 3 else ad.cos(b) + a
+        terms.append(ad.tanh(a))
+    return x, [ad.Add(*terms), b]
+
+
+@pytest.mark.parametrize("chunk, depth", [(1000, 50), (3, 50), (1000, 2), (7, 1)])
+def test_generated_code_holds_no_more_than_the_schedule_plans(chunk, depth):
+    """Traced memory of a call (numpy reports its buffers to tracemalloc) stays within the
+    planned peak, plus Python's small objects: a value the generated code kept past its
+    last reader would add a whole array."""
+    n_values = 20000  # 160 kB per array
+    x, outputs = _values_read_twice(n_values)
+    with codegen_limits(chunk, depth):
+        f = ad.Function(outputs, simplify=False)
+        loop_peak, loop_values = _traced_call(f)  # the first call runs the step loop
+        f()  # the second compiles
+        assert f._compiled is not None
+        peak, values = _traced_call(f)
+    for got, want in zip(values, loop_values):
+        np.testing.assert_array_equal(got, want)
+    slack = 8 * n_values // 4  # Python's objects: far less than one array
+    assert loop_peak <= f.planned_peak_bytes() + slack
+    assert peak <= f.planned_peak_bytes() + slack
+
+
+def _traced_call(f):
+    """(tracemalloc's peak during ``f()``, its values)."""
+    tracemalloc.start()
+    try:
+        values = f()
+        return tracemalloc.get_traced_memory()[1], values
     finally:
-        codegen.CHUNK = saved
-
-
-def test_a_failure_in_generated_code_names_the_node():
-    x = ad.Variable(np.array([1.0, 2.0]), name="x")
-
-    class FailsOnNegatives(ad.Node):
-        elementwise = True
-
-        def forward(self, v):
-            if np.any(v < 0):
-                raise ValueError("negative input")
-            return v
-
-    f = ad.function(FailsOnNegatives(ad.sin(x) * 3, name="picky"), inputs=[x])
-    f(np.array([1.0, 2.0]))
-    f(np.array([1.0, 2.0]))  # compiled from here on
-    assert f._compiled is not None
-    with pytest.raises(ad.EvaluationError, match="picky.*negative input"):
-        f(np.array([-1.0, 2.0]))
-
-
-def test_generated_code_frees_values_after_their_last_use():
-    x = ad.Variable(np.ones(4), name="x")
-    y = x
-    for _ in range(20):
-        y = ad.sin(y)
-    f = ad.Function(y, simplify=False)
-    run = codegen.compile_steps(f.steps, f.output_slots)
-    buf = [None] * f.size
-    buf[f.leaves[0][0]] = x.value
-    out, = run(buf)
-    expected = np.ones(4)
-    for _ in range(20):
-        expected = np.sin(expected)
-    np.testing.assert_allclose(out, expected, rtol=1e-15)
-    alive = [v for v in buf if v is not None]
-    assert len(alive) <= 2  # the chain keeps at most the input and the output
+        tracemalloc.stop()

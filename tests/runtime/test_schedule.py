@@ -124,3 +124,93 @@ def test_outputs_never_alias_stored_arrays():
     out = g(fed)
     out[:] = 0
     np.testing.assert_array_equal(fed, [4.0, 5.0])
+
+
+# --- planned peaks against bounds from first principles ------------------------------
+# A gradient by backpropagation needs, when its backward pass starts, every forward value
+# the backward reads; beyond those, a good schedule holds only the few values of the
+# step it is at, and the outputs made so far. Each bound below counts those values; a
+# schedule that kept a second copy of the per-step values (or a value per step it could
+# have dropped) would exceed it.
+
+def test_rnn_gradient_holds_one_hidden_state_per_step_and_three_matrices():
+    steps, hidden = 200, 40
+    f, W, X = _rnn_gradient(steps, hidden)
+    for got, want in zip(f(), _rnn_reference(W.value, X.value)):
+        assert np.allclose(got, want)
+    vector, matrix, scalar = hidden * 8, hidden * hidden * 8, 8
+    # h_t for every t (read by the backward step of t and by the outer product of t+1);
+    # the running total of dW, and two outer products at its first addition; the
+    # gradient, pre-activation gradient, tanh derivative and product of the current step
+    kept = steps * vector + 3 * matrix + 4 * vector + 2 * scalar
+    assert f.planned_peak_bytes() <= kept
+
+
+@pytest.mark.parametrize("segment", [10, 20])
+def test_checkpointed_rnn_holds_segment_starts_and_one_segment(segment):
+    steps, hidden = 200, 40
+    f, W, X = _rnn_gradient(steps, hidden, segment)
+    for got, want in zip(f(), _rnn_reference(W.value, X.value)):
+        assert np.allclose(got, want)
+    vector, matrix, scalar = hidden * 8, hidden * hidden * 8, 8
+    # the hidden state at each segment's start and each segment's loss, one segment's
+    # recomputed hidden states, and what the plain gradient holds besides its states
+    kept = ((steps // segment + segment) * vector + steps // segment * scalar
+            + 3 * matrix + 4 * vector + 2 * scalar)
+    assert f.planned_peak_bytes() <= kept
+
+
+def _mlp_gradient(depth, width, batch, block=None):
+    """f = function([loss, *dW, *db]) for `depth` layers h = tanh(h @ W + b) and loss =
+    mean(h**2); with `block`, each run of `block` layers is checkpointed."""
+    rng = np.random.default_rng(1)
+    Ws = [ad.Variable(rng.standard_normal((width, width)) / width ** 0.5, name=f"W{k}")
+          for k in range(depth)]
+    bs = [ad.Variable(rng.standard_normal(width) * 0.1, name=f"b{k}") for k in range(depth)]
+    x = ad.Variable(rng.standard_normal((batch, width)), name="x")
+
+    def layers(h, first, stop):
+        for k in range(first, stop):
+            h = ad.tanh(h @ Ws[k] + bs[k])
+        return h
+
+    h = x
+    for first in range(0, depth, block or depth):
+        stop = first + (block or depth)
+        run = ad.checkpoint(lambda h, a=first, b=stop: layers(h, a, b)) if block else (
+            lambda h, a=first, b=stop: layers(h, a, b))
+        h = run(h)
+    loss = ad.mean(h ** 2)
+    return ad.function([loss, *ad.grad(loss, Ws + bs)]), Ws, bs, x
+
+
+def _mlp_reference(Ws, bs, x):
+    """Loss and gradients by hand (backpropagation)."""
+    hs = [x]
+    for W, b in zip(Ws, bs):
+        hs.append(np.tanh(hs[-1] @ W + b))
+    g = 2 * hs[-1] / hs[-1].size
+    dWs, dbs = [], []
+    for k in range(len(Ws) - 1, -1, -1):
+        dpre = g * (1 - hs[k + 1] ** 2)
+        dWs.append(hs[k].T @ dpre)
+        dbs.append(dpre.sum(axis=0))
+        g = dpre @ Ws[k].T
+    return [np.mean(hs[-1] ** 2), *dWs[::-1], *dbs[::-1]]
+
+
+@pytest.mark.parametrize("block", [None, 4])
+def test_deep_mlp_gradient_holds_each_layers_output_once(block):
+    depth, width, batch = 16, 32, 256
+    f, Ws, bs, x = _mlp_gradient(depth, width, batch, block)
+    want = _mlp_reference([W.value for W in Ws], [b.value for b in bs], x.value)
+    for got, w in zip(f(), want):
+        np.testing.assert_allclose(got, w, rtol=1e-10, atol=1e-12)
+    activation, weights = batch * width * 8, width * (width + 1) * 8
+    # every layer's output (its tanh derivative and the next layer's weight gradient read
+    # it; x is a Variable's), or with checkpoints each block's output and one block's
+    # recomputed insides; four activations of the layer at hand (incoming gradient, tanh
+    # derivative, their product, outgoing gradient); every weight and bias gradient
+    kept_activations = depth if block is None else depth // block + block
+    kept = (kept_activations + 4) * activation + depth * weights + 64
+    assert f.planned_peak_bytes() <= kept
