@@ -47,8 +47,49 @@ def benchmark_results(name):
         return json.load(f)
 
 
+def newton_logistic():
+    """The full run of examples/newton_logistic.py (its JSON, copied to
+    benchmarks/results/newton_logistic.json)."""
+    r = benchmark_results("newton_logistic")
+    per_iteration = [i["seconds"] for i in r["iterations"]]
+    rows = [
+        ("data", f"{r['rows']:,} rows x {r['features']} features, {r['data_gib']:.1f} GiB, "
+                 f"made in blocks of {r['chunk']:,} rows on the workers"),
+        ("cluster", f"{r['workers']} worker processes, {r['memory_limit']} each "
+                    f"(the data is {r['data_over_limit']:.1f}x one worker's limit)"),
+        ("Newton iterations", f"{len(r['iterations'])}, {r['seconds']:.0f} s "
+                              f"({min(per_iteration):.0f}-{max(per_iteration):.0f} s each: "
+                              "one pass over the data for loss, gradient and Hessian)"),
+        ("peak memory per worker", ", ".join(f"{p:.0f} MiB" for p in r["worker_peak_mib"])
+         + " (" + ", ".join(f"{p:.0f}" for p in r["worker_baseline_mib"])
+         + " MiB at start)"),
+        ("dask vs numpy backend, same 1M-row sample", f"{r['dask_vs_numpy_on_sample']:.1e}"),
+        ("scikit-learn (unpenalised) vs numpy backend, sample",
+         f"{r['sklearn_vs_numpy_on_sample']:.1e}"),
+        ("all rows vs the true coefficients", f"{r['full_vs_true_in_se']:.2f} standard errors"),
+        ("all rows vs the 1M-row sample's fit", f"{r['full_vs_sample']:.1e} "
+         f"({r['full_vs_sample_in_se']:.2f} standard errors of the sample's fit)"),
+    ]
+    return "| | |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
+
+
+def dask_gradient():
+    """benchmarks/dask_gradient.py's last full run: the logistic-regression gradient on
+    the dask backend (threads) against numpy by hand."""
+    r = benchmark_results("dask_gradient")
+    lines = [f"Gradient of the logistic loss, {r['rows']:,} x {r['features']} in memory, "
+             f"median over {r['rounds']} interleaved rounds (load {r['load']:.1f} on "
+             f"{r['cpus']} CPUs):", "",
+             "| system | x numpy by hand (median) | range over rounds |", "|---|---|---|"]
+    for row in r["results"]:
+        lines.append(f"| {row['system']} | {row['ratio']:.2f} | "
+                     f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 #: section name -> function returning the section's text (computed, or read from results)
-SECTIONS = {"tanh-sizes": tanh_sizes}
+SECTIONS = {"tanh-sizes": tanh_sizes, "newton-logistic": newton_logistic,
+            "dask-gradient": dask_gradient}
 #: the sections computed from the code alone (cheap and exact: tests check them)
 COMPUTED = {"tanh-sizes"}
 
