@@ -20,6 +20,10 @@ from .function import Function
 PLAN_CACHE_SIZE = 16
 
 _plans = collections.OrderedDict()
+#: The same, found by the identity of the output and fed nodes: (outputs, plan, the
+#: topological order to rebind the plan to, or None for the graph it was made on). The
+#: entry holds the outputs, so their ids cannot be reused while it exists.
+_by_nodes = collections.OrderedDict()
 
 
 def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
@@ -48,17 +52,30 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
             raise TypeError(f"evaluate: feed keys must be Variables; got {var!r}")
     if backend != "numpy":
         return _evaluate_compiled(nodes, outputs, feed, backend)
+    single = isinstance(nodes, Node)
+    # Nodes never change, so the very same nodes evaluated again (a derivative evaluated
+    # in a loop, `node()` in a REPL) need neither the walk nor the signature.
+    same_nodes = (tuple(map(id, outputs)), tuple(map(id, feed)), simplify, single)
+    known = _by_nodes.get(same_nodes)
+    if known is not None:
+        _by_nodes.move_to_end(same_nodes)
+        _, plan, order = known
+        values = plan(*feed.values()) if order is None \
+            else plan.rebind(order, list(feed.values()))
+        return values[0] if single else values
     order = topo_sort(outputs)
-    key = (backend, signature(order, outputs, feed, simplify, isinstance(nodes, Node)))
+    key = (backend, signature(order, outputs, feed, simplify, single))
     plan = _plans.get(key)
     if plan is None:
         plan = Function(outputs, inputs=list(feed), simplify=simplify, search_schedule=False)
-        _remember(key, plan)
+        _remember(_plans, key, plan)
+        _remember(_by_nodes, same_nodes, (outputs, plan, None))
         values = plan(*feed.values())
     else:
         _plans.move_to_end(key)
+        _remember(_by_nodes, same_nodes, (outputs, plan, order))
         values = plan.rebind(order, list(feed.values()))
-    return values[0] if isinstance(nodes, Node) else values
+    return values[0] if single else values
 
 
 def _evaluate_compiled(nodes, outputs, feed, backend):
@@ -68,17 +85,17 @@ def _evaluate_compiled(nodes, outputs, feed, backend):
     plan = _plans.get(key)
     if plan is None:
         plan = backend_function_class(backend)(outputs, list(feed))
-        _remember(key, plan)
+        _remember(_plans, key, plan)
     else:
         _plans.move_to_end(key)
     values = plan(*feed.values())
     return values[0] if isinstance(nodes, Node) else values
 
 
-def _remember(key, plan):
-    _plans[key] = plan
-    if len(_plans) > PLAN_CACHE_SIZE:
-        _plans.popitem(last=False)
+def _remember(cache, key, entry):
+    cache[key] = entry
+    if len(cache) > PLAN_CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 _bodies = collections.OrderedDict()
@@ -142,4 +159,5 @@ def _value_key(constant):
 def clear_plan_cache():
     """Forget every cached plan (they are rebuilt on demand)."""
     _plans.clear()
+    _by_nodes.clear()
     _bodies.clear()

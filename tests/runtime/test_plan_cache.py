@@ -79,3 +79,24 @@ def test_higher_order_graphs_key_on_constant_values():
         y = ad.sin(x) * scale
         d2 = ad.grad(ad.grad(y, [x])[0], [x])[0]
         np.testing.assert_allclose(d2(), -scale * np.sin(x.value))
+
+
+def test_the_same_nodes_evaluated_again_see_new_values_and_feeds():
+    """The shortcut for the very same nodes (no walk, no signature) reads the current
+    Variable values and this call's feed, on the graph it was planned on and on a graph
+    whose plan was borrowed from an earlier one of the same structure."""
+    evaluate_module.clear_plan_cache()
+    w = ad.Variable(np.ones((3, 2)), name="w")
+    first = rebuilt_loss(w, np.ones((4, 3)))
+    second = rebuilt_loss(w, np.ones((4, 3)))           # the same structure: plan reused
+    x_of_second = next(n for n in ad.topo_sort(second) if getattr(n, "name", "") == "x")
+    for k in range(4):
+        w.value = np.full((3, 2), 0.1 * k)
+        for loss in (first, second):
+            assert np.isclose(loss(), 2 * np.tanh(np.ones((4, 3)) @ w.value).sum())
+        fed = np.full((4, 3), float(k))
+        assert np.isclose(ad.evaluate(second, {x_of_second: fed}),
+                          2 * np.tanh(fed @ w.value).sum())
+    for _ in range(3 * evaluate_module.PLAN_CACHE_SIZE):
+        rebuilt_loss(w, np.ones((4, 3)))()
+    assert len(evaluate_module._by_nodes) <= evaluate_module.PLAN_CACHE_SIZE
