@@ -18,16 +18,20 @@ the derivatives of any order are ordinary graphs, lowered the same way.
 * Tasks carry small kernels (ufuncs, or a copy of the op without its operands), so a
   cluster receives the arithmetic, not the graph around it.
 """
+import itertools
+import uuid
+
 import numpy as np
 
 import dask
 import dask.array as da
-from dask.array.core import elemwise
+from dask.array.core import elemwise, normalize_chunks
 
 from ..core.node import Constant, Node, Variable
 from ..core.traversal import topo_sort
 from ..rewrite import rewrite_for_evaluation
 from ..runtime.compiled import CompiledFunction
+from ..runtime.function import read_only
 
 #: How many partial results a tree reduction combines at each level.
 SPLIT_EVERY = 8
@@ -175,8 +179,7 @@ class Function(CompiledFunction):
                 arrays.append(value.astype(var.dtype))
             else:
                 value = np.asarray(value, dtype=var.dtype)
-                arrays.append(da.from_array(value, chunks=self._chunks_of(var, value),
-                                            name=False))
+                arrays.append(blocks_of(value, self._chunks_of(var, value)))
         results = self._lower(arrays)
         if self._options["lazy"]:
             return results
@@ -184,3 +187,18 @@ class Function(CompiledFunction):
             {"scheduler": self._options["scheduler"]}
         return [np.asarray(r) for r in dask.compute(*results, **kwargs)]
 
+
+
+def blocks_of(array, chunks):
+    """A dask array whose blocks are read-only views of `array`'s parts: no copy of the
+    data (`da.from_array` copies the whole array first, which costs more than a gradient
+    pass over it), and no kernel can write into the caller's array."""
+    chunks = normalize_chunks(chunks, array.shape, dtype=array.dtype)
+    array = read_only(array)
+    name = f"input-{uuid.uuid4().hex}"
+    bounds = [np.cumsum((0,) + c) for c in chunks]
+    graph = {}
+    for index in itertools.product(*(range(len(c)) for c in chunks)):
+        where = tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, index))
+        graph[(name,) + index] = array[where] if where else array
+    return da.Array(graph, name, chunks, dtype=array.dtype)
