@@ -271,6 +271,12 @@ def run_table(args):
                                f"plan/build {fmt(summary['plan/build'])}"), flush=True)
     print()
     print("\n".join(table_lines(rows)))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as handle:
+            json.dump({"header": header(), "clock": args.clock,
+                       "cases": {name: summary for name, summary in rows}}, handle, indent=1)
+        print(f"written to {args.json}")
 
 
 def _short(n):
@@ -429,6 +435,7 @@ def parse(argv):
     p.add_argument("--save")
     p.add_argument("--compare")
     p.add_argument("--profile")
+    p.add_argument("--json", help="also write the table's figures to this JSON file")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.graphs, args.kinds, args.modes = (v.split(",") for v in (args.graphs, args.kinds,
