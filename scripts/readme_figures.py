@@ -87,9 +87,121 @@ def dask_gradient():
     return "\n".join(lines) + "\n"
 
 
+def _workload(results, key):
+    return next(r for r in results["results"] if r["key"] == key)
+
+
+def _ratio(entry):
+    """'median (min-max)' of a system's per-round ratios to numpy by hand."""
+    if entry is None or "ratio" not in entry:
+        return ""
+    low, high = min(entry["round_ratios"]), max(entry["round_ratios"])
+    return f"{entry['ratio']:.2f} ({low:.2f}-{high:.2f})"
+
+
+def _bench_header(results):
+    env = results["environment"]
+    return (f"`{results['command']}`, {results['date'][:10]}, autodiff at "
+            f"{env.get('git_commit', '?')[:7]}; numpy {env['numpy']}, "
+            + ", ".join(f"{k} {env[k]}" for k in ("torch", "jax", "autograd") if k in env)
+            + f"; {env['cpu_count']} CPUs, one BLAS thread; load average "
+            f"{results['environment_at_start']['loadavg'][0]:.1f} at the start.")
+
+
+#: (column title, system names in benchmarks/run.py's results, tried in order)
+STEP_COLUMNS = [
+    ("autodiff compiled", ["autodiff compiled"]),
+    ("autodiff rebuilt each step", ["autodiff dynamic"]),
+    ("`nn` modules compiled / rebuilt", ["autodiff modules compiled", "autodiff modules dynamic"]),
+    ("autodiff `scan`", ["autodiff scan"]),
+    ("autodiff jax backend (compile s)", ["autodiff jax"]),
+    ("PyTorch", ["torch"]),
+    ("JAX (jit)", ["jax (jit)"]),
+    ("HIPS autograd", ["autograd", "autograd (pairwise einsum)"]),
+]
+STEP_ROWS = [("W2", "W2 MLP 784-256-256-10, batch 128"), ("W3b1", "W3 char-RNN, batch 1"),
+             ("W3b32", "W3 char-RNN, batch 32"), ("W4", "W4 100x100 Hessian"),
+             ("W5", "W5 3-operand einsum gradient")]
+
+
+def bench_steps():
+    """Ratios to numpy by hand per step, from benchmarks/results/latest.json."""
+    results = benchmark_results("latest")
+    lines = [_bench_header(results), "",
+             "| workload | " + " | ".join(title for title, _ in STEP_COLUMNS) + " |",
+             "|---" * (len(STEP_COLUMNS) + 1) + "|"]
+    for key, title in STEP_ROWS:
+        workload = _workload(results, key)
+        summary = {("autodiff compiled" if name == "autodiff" else name): entry
+                   for name, entry in workload["summary"].items()}
+        cells = []
+        for column, names in STEP_COLUMNS:
+            if column.startswith("`nn`"):
+                cell = " / ".join(_ratio(summary.get(n)) for n in names if n in summary)
+            else:
+                cell = next((_ratio(summary[n]) for n in names if n in summary), "")
+            compiled = workload.get("compile", {}).get("autodiff jax")
+            if names == ["autodiff jax"] and cell and compiled:
+                cell += f"; {compiled['seconds']:.2f} s"
+            cells.append(cell)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def bench_higher():
+    """The 10th derivatives of W1 and W1b: evaluation against the closed form or Taylor
+    reference, and graph sizes, from benchmarks/results/latest.json."""
+    results = benchmark_results("latest")
+    systems = [("autodiff `derivative`", "autodiff derivative"),
+               ("autodiff nested `grad`", "autodiff nested grad"),
+               ("autodiff jax backend", "autodiff jax"), ("PyTorch", "torch"),
+               ("JAX (jit)", "jax (jit)"), ("HIPS autograd", "autograd")]
+    lines = ["| n = 10 | " + " | ".join(t for t, _ in systems) + " |",
+             "|---" * (len(systems) + 1) + "|"]
+    for key, title in (("W1", "W1: tanh(x)"), ("W1b", "W1b: sin(sin(sin x))")):
+        data = _workload(results, key)["data"]
+        cells = []
+        for _, name in systems:
+            entry = data.get(f"{name} n=10")
+            if entry is None or "ratio" not in entry:
+                cells.append("left out (over the time cap)")
+            elif entry.get("wrong"):
+                cells.append("wrong values")
+            else:
+                size = f", {entry['size']:,} nodes" if entry.get("size") else ""
+                ratio = entry["ratio"]
+                cells.append((f"{ratio:.2f}x" if ratio < 100 else f"{ratio:,.0f}x") + size)
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def bench_memory():
+    """W6: peak memory growth of one training step over 1,000 characters, and time, from
+    benchmarks/results/latest.json."""
+    workload = _workload(benchmark_results("latest"), "W6")
+    memory = workload["data"]["memory"]
+    described = {"numpy_by_hand": "numpy by hand (keeps h and softmax for every step)",
+                 "autodiff function": "`ad.function`",
+                 "autodiff function + checkpoint": "`ad.function`, every cell checkpointed",
+                 "autodiff function + segments": "`ad.function`, 32-step segments checkpointed",
+                 "autodiff keep-all": "every intermediate kept (no freeing)",
+                 "torch": "PyTorch eager"}
+    lines = ["| configuration | traced (tracemalloc) | RSS growth | time vs numpy by hand |",
+             "|---|---|---|---|"]
+    for name, title in described.items():
+        m = memory.get(name)
+        if m is None:
+            continue
+        traced = "(own allocator)" if name == "torch" else f"{m['traced_bytes'] / 1e6:.1f} MB"
+        lines.append(f"| {title} | {traced} | {m['rss_bytes'] / 1e6:.1f} MB | "
+                     f"{_ratio(workload['summary'].get(name))} |")
+    return "\n".join(lines) + "\n"
+
+
 #: section name -> function returning the section's text (computed, or read from results)
 SECTIONS = {"tanh-sizes": tanh_sizes, "newton-logistic": newton_logistic,
-            "dask-gradient": dask_gradient}
+            "dask-gradient": dask_gradient, "bench-steps": bench_steps,
+            "bench-higher": bench_higher, "bench-memory": bench_memory}
 #: the sections computed from the code alone (cheap and exact: tests check them)
 COMPUTED = {"tanh-sizes"}
 
