@@ -568,6 +568,38 @@ def drop_ones_operand(rw, node):
     return None
 
 
+@rule("algebra", Einsum, operands=Constant)
+def drop_identity_operand(rw, node):
+    # einsum('ij,jk->ik', x, eye) -> einsum('ik->ik', x): a contraction with an identity
+    # matrix only renames a label (the seeds of jacobian and hessian are identities, and
+    # folding them into a constant costs a product of the full size)
+    if len(node.children) < 2:
+        return None
+    for k, child in enumerate(node.children):
+        labels = node.inputs[k]
+        if len(labels) != 2 or labels[0] == labels[1] or not is_identity(child):
+            continue
+        a, b = labels
+        if a in node.output and b in node.output:
+            continue  # the identity places values on a diagonal of the output
+        old, new = (b, a) if b not in node.output else (a, b)
+        others = [s for i, s in enumerate(node.inputs) if i != k]
+        if not any(old in s for s in others):
+            continue  # the identity's label is summed on its own: a trace, not a rename
+        children = [c for i, c in enumerate(node.children) if i != k]
+        return Einsum(",".join(s.replace(old, new) for s in others) + "->" + node.output,
+                      *children)
+    return None
+
+
+def is_identity(node):
+    """Whether `node` is a constant identity matrix."""
+    if not isinstance(node, Constant) or node.ndim != 2 or node.shape[0] != node.shape[1]:
+        return False
+    value = node.value
+    return bool(value[0, 0] == 1) and np.array_equal(value, np.eye(len(value)))
+
+
 # --- lowering: canonical forms back to fast kernels ---------------------------------------
 
 @rule("lower", Add, operands=Negate)

@@ -152,3 +152,36 @@ def test_rules_only_see_nodes_with_the_operands_they_name():
     assert negation_out_of_product not in plain
     with_constant = applicable_rules(("algebra",), ar.Mul, REAL, (ad.Constant, el.Sin))
     assert multiply_by_one in with_constant
+
+
+@pytest.mark.parametrize("subscripts, eye_at", [
+    ("ij,jk->ik", 1), ("ij,jk->ik", 0), ("ij,ki->jk", 1), ("ij,ij->", 1),
+    ("ij,jk->ij", 1), ("pq,pq->pq", 1), ("ij,jk,kl->il", 1), ("bij,jk->bik", 1)])
+def test_an_identity_operand_of_an_einsum_only_renames_a_label(subscripts, eye_at):
+    rng = np.random.default_rng(0)
+    operands = []
+    for k, labels in enumerate(subscripts.split("->")[0].split(",")):
+        shape = tuple(2 if label == "b" else 4 for label in labels)
+        operands.append(ad.Constant(np.eye(4)) if k == eye_at else
+                        ad.Variable(rng.standard_normal(shape), name=f"x{k}"))
+    node = ad.einsum(subscripts, *operands)
+    simplified = ad.simplify(node)
+    want = np.einsum(subscripts, *[o.value for o in operands])
+    np.testing.assert_allclose(simplified(), want, rtol=1e-14, atol=1e-14)
+    kept = any(isinstance(n, ad.Constant) and n.shape == (4, 4)
+               for n in ad.topo_sort(simplified))
+    # the identity goes wherever it only renames a label; it stays where it puts values on
+    # a diagonal of the output or is summed on its own
+    assert kept == (subscripts in ("ij,jk->ij", "pq,pq->pq")), ad.pretty(simplified)
+
+
+def test_a_hessian_folds_no_product_with_its_identity_seed():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((30, 30)) / 5
+    x = ad.Variable(rng.standard_normal(30), name="x")
+    h = ad.hessian(ad.sum(ad.tanh(ad.Constant(a) @ x)), x)
+    t = np.tanh(a @ x.value)
+    np.testing.assert_allclose(h(), a.T @ np.diag(-2 * t * (1 - t * t)) @ a,
+                               rtol=1e-12, atol=1e-12)
+    assert not any(isinstance(n, ad.Constant) and n.shape == (30, 30)
+                   and np.array_equal(n.value, np.eye(30)) for n in ad.topo_sort(h))
