@@ -544,6 +544,9 @@ def _scalar_constant(value, dtype):
     node = _SCALARS.get(key)
     if node is None:
         node = Constant(value, dtype=dtype)
+        # shared by every graph: it belongs to none of them (no module scope, no
+        # derivative mark that would place it in, and keep alive, the first one)
+        node.scope, node.derivative_of = (), None
         if len(_SCALARS) < 1024:
             _SCALARS[key] = node
     return node

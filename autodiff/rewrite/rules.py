@@ -594,7 +594,8 @@ def drop_identity_operand(rw, node):
 
 def is_identity(node):
     """Whether `node` is a constant identity matrix."""
-    if not isinstance(node, Constant) or node.ndim != 2 or node.shape[0] != node.shape[1]:
+    if not isinstance(node, Constant) or node.ndim != 2 or node.shape[0] != node.shape[1] \
+            or not node.shape[0]:
         return False
     value = node.value
     return bool(value[0, 0] == 1) and np.array_equal(value, np.eye(len(value)))

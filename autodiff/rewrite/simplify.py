@@ -5,6 +5,7 @@ equal subgraphs on the way), the polynomial pass, and the `lower` pass. Each is 
 in the graph. The result is kept only when it is no larger and no slower than the graph
 as given (`graph_cost`); otherwise the given nodes are returned as they are.
 """
+from ..core.context import next_serial
 from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node
@@ -49,6 +50,7 @@ def rewrite_for_evaluation(nodes, fast_math=False):
 
 
 def _rewrite(nodes, level_of):
+    start = next_serial()
     single = isinstance(nodes, Node)
     outputs = [nodes] if single else list(nodes)
     with gc_paused():
@@ -59,7 +61,21 @@ def _rewrite(nodes, level_of):
         lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified)
         if not no_worse(graph_cost(lowered), given):
             lowered = outputs
+    for before, after in zip(outputs, lowered):
+        if after.serial >= start:
+            keep_labels(before, after)
     return lowered[0] if single else lowered
+
+
+def keep_labels(before, after):
+    """Give `after`, a node built to replace the output `before`, what `before` says it
+    is: the derivative it belongs to and the gradient it is (pictures and reprs show
+    them). A node that existed before the rewrite (a forward node a derivative reduced
+    to) is left as it is: it is also part of another graph."""
+    if after.derivative_of is None:
+        after.derivative_of = before.derivative_of
+    if before.gradient_of and not after.gradient_of:
+        after.gradient_of = before.gradient_of
 
 
 def graph_cost(outputs, order=None):

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..core.context import next_serial
 from ..core.derivation import records_derivation
 from ..core.node import Node, Variable, Constant
 from ..core.shapes import broadcast_shapes
@@ -82,8 +83,9 @@ def jacobian(y, x):
     u = _placeholder(y.shape, y.dtype, "cotangent")
     g, = grad(y, [x], previous_grad=u)
     identity = Constant(np.eye(m, dtype=y.dtype).reshape((m,) + y.shape))
+    start = next_serial()
     rows, = batch([simplify(g)], u, identity)
-    return simplify(F.reshape(rows, y.shape + x.shape))
+    return _labelled(simplify(F.reshape(rows, y.shape + x.shape)), y, x, start)
 
 
 @records_derivation(all_results=True)
@@ -91,6 +93,16 @@ def hessian(y, x):
     """The Hessian of ``sum(y)`` with respect to `x`, of shape ``x.shape + x.shape``."""
     g, = grad(y, [x])
     return jacobian(simplify(g), x)
+
+
+def _labelled(result, y, x, start):
+    """`result`, if built after `start`, marked as the derivative of `y` with respect to
+    `x` (as `grad` marks what it returns), so that pictures draw and label it as one."""
+    if result.serial >= start:
+        if result.derivative_of is None:
+            result.derivative_of = y
+        result.gradient_of = ((y, x),)
+    return result
 
 
 @records_derivation(all_results=True)

@@ -212,8 +212,14 @@ def _origin_groups(order, path):
 
 
 def describe(node):
-    """A short name for `node` in labels: its name, else its op and shape (``<Mul> ()``)."""
-    return node.name or node.describe()
+    """A short name for `node` in labels: its name, else what it is the gradient of
+    (``(d z / d x)``), else its op and shape (``<Mul> ()``)."""
+    if node.name:
+        return node.name
+    if node.gradient_of:
+        return "(" + "; ".join(f"d {describe(y)} / d {describe(w)}"
+                               for y, w in node.gradient_of) + ")"
+    return node.describe()
 
 
 def _common_prefix(paths):

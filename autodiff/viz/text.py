@@ -70,7 +70,11 @@ def node_repr(node):
 
 
 def _label(node):
-    """A node's name, else its short expression, else its op."""
+    """A node's name, else what it is the gradient of, else its short expression, else
+    its op."""
+    if not node.name and node.gradient_of:
+        return "(grad of " + ", ".join(f"{_label(y)} wrt {_label(w)}"
+                                       for y, w in node.gradient_of) + ")"
     return node.name or _short_expression(node, 32) or f"<{type(node).__name__}>"
 
 

@@ -372,3 +372,39 @@ def test_pretty_leaves_out_products_with_an_exact_one():
     assert ad.pretty(x * 2.0) == "x*2"                          # other constants stay
     v = ad.Variable(np.ones(3), name="v")
     assert ad.pretty(ad.Mul(np.ones((2, 3)), v)) != "v"        # a broadcast is not dropped
+
+
+def test_a_simplified_gradient_keeps_its_label_and_marking():
+    x = ad.Variable(np.array([0.3, 0.5]), name="x")
+    f = ad.Mul(ad.sum(ad.tanh(x) ** 3), 1.0, name="f")
+    g = ad.simplify(ad.grad(f, [x])[0])          # the output node is a new one
+    assert g.derivative_of is not None
+    assert "d f / d x" in ad.to_dot(g).source
+    assert repr(g).startswith("<grad of f wrt x")
+
+
+def test_jacobian_and_hessian_outputs_are_marked_and_labelled():
+    x = ad.Variable(np.array([0.3, 0.5]), name="x")
+    y = ad.Tanh(x, name="y")
+    jac = ad.jacobian(y, x)
+    assert jac.derivative_of is not None and "d y / d x" in ad.to_dot(jac).source
+    hess = ad.hessian(ad.Mul(ad.sum(y ** 3), 1.0, name="f"), x)
+    assert hess.derivative_of is not None
+    assert "d (d f / d x) / d x" in ad.to_dot(hess).source
+    assert repr(hess).startswith("<grad of (grad of f wrt x) wrt x")
+
+
+def test_shared_number_constants_belong_to_no_graph():
+    """A number such as the 1 in every tanh derivative is one shared Constant: it must not
+    carry the scope or derivative mark of the graph that first used it (a picture of
+    another graph would draw it in that graph's cluster, and the mark keeps that graph
+    alive)."""
+    from autodiff import nn
+    cell = nn.RNNCell(3, 3, rng=np.random.default_rng(0))
+    h = cell(ad.Variable(np.ones((1, 3)), name="x"), ad.Variable(np.zeros((1, 3)), name="h"))
+    ad.grad(ad.sum(h), cell.parameters())        # builds 1 - tanh**2 inside 'RNNCell'
+    t = ad.Variable(np.ones(3), name="t")
+    forward = 1 - ad.tanh(t)
+    constants = [n for n in ad.topo_sort(forward) if isinstance(n, ad.Constant)]
+    assert constants and all(c.scope == () and c.derivative_of is None for c in constants)
+    assert "RNNCell" not in ad.to_dot(forward).source
