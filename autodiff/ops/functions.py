@@ -181,8 +181,14 @@ def stop_gradient(x):
     return StopGradient(x)
 
 
-def clip(x, a_min=None, a_max=None):
-    """x limited to [a_min, a_max] (either may be None)."""
+def clip(x, a_min=None, a_max=None, *, min=None, max=None):
+    """x limited to [a_min, a_max] (either may be None); ``min=``/``max=`` are the same
+    bounds by numpy 2's keyword names."""
+    for name, old, new in (("min", a_min, min), ("max", a_max, max)):
+        if old is not None and new is not None:
+            raise TypeError(f"clip: give a_{name} or {name}, not both")
+    a_min = a_min if min is None else min
+    a_max = a_max if max is None else max
     x = as_node(x)
     if a_min is not None:
         x = maximum(x, a_min)
@@ -294,8 +300,20 @@ def swapaxes(x, axis1, axis2):
 
 
 def expand_dims(x, axis):
-    """Insert a size-1 axis at `axis`."""
-    return ExpandDims(x, axis)
+    """Insert size-1 axes at `axis` (an int or a tuple of ints, positions in the result,
+    as numpy's)."""
+    if isinstance(axis, (int, np.integer)):
+        return ExpandDims(x, axis)
+    x = as_node(x)
+    axes = tuple(axis)
+    ndim = x.ndim + len(axes)
+    positions = sorted(a + ndim if -ndim <= a < 0 else a for a in axes)
+    if len(set(positions)) != len(positions) or any(not 0 <= a < ndim for a in positions):
+        raise ValueError(f"expand_dims: axes {axes} of a result with {ndim} dimensions must "
+                         f"be distinct and in range (x {x.describe()})")
+    for a in positions:  # in increasing order, each position is final when inserted
+        x = ExpandDims(x, a)
+    return x
 
 
 def squeeze(x, axis=None):
@@ -312,7 +330,10 @@ def broadcast_to(x, shape):
 
 
 def concatenate(nodes, axis=0):
-    """Join a sequence of nodes along an existing axis."""
+    """Join a sequence of nodes along an existing axis (``axis=None``: flattened first,
+    as numpy's)."""
+    if axis is None:
+        return Concat(*[reshape(n, (-1,)) for n in as_nodes(*nodes)], axis=0)
     return Concat(*nodes, axis=axis)
 
 
@@ -327,8 +348,14 @@ def stack(nodes, axis=0):
     return Concat(*[expand_dims(n, axis) for n in nodes], axis=axis)
 
 
-def pad(x, pad_width, constant_values=0):
-    """numpy.pad with constants (``constant_values`` in any of numpy's forms)."""
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """numpy.pad with ``mode="constant"`` (``pad_width`` and ``constant_values`` in any of
+    numpy's forms)."""
+    if not isinstance(mode, str):
+        raise TypeError(f"pad: the third argument is numpy's `mode` (only 'constant' is "
+                        f"supported); got {mode!r}: pass the value as constant_values=")
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant'")
     return Pad(x, pad_width, constant_values)
 
 

@@ -134,3 +134,15 @@ def test_a_node_is_not_mistaken_for_an_array():
     assert isinstance(np.ones(2) + x, ad.Node)  # numpy defers to the node's operators
     with pytest.raises(ValueError, match="twice"):
         ad.function(x * 2, inputs=[x, x])
+
+
+def test_numpy_signatures_of_pad_clip_and_expand_dims_say_what_they_support():
+    x = ad.Variable(np.ones((2, 3)), name="x")
+    with pytest.raises(TypeError, match="numpy's `mode`"):
+        ad.pad(x, 1, 5.0)                        # numpy's third argument is mode
+    with pytest.raises(NotImplementedError, match="mode 'reflect'"):
+        ad.pad(x, 1, "reflect")
+    with pytest.raises(TypeError, match="a_min or min"):
+        ad.clip(x, 0.0, min=1.0)
+    with pytest.raises(ValueError, match="expand_dims: axes \\(0, 0\\)"):
+        ad.expand_dims(x, (0, 0))

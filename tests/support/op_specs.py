@@ -308,6 +308,8 @@ unary("clip[a_min only]", lambda x: ad.clip(x, -1.0, None), lambda x: np.maximum
       CLIP_X)
 unary("clip[a_max only]", lambda x: ad.clip(x, a_max=1.0), lambda x: np.minimum(x, 1.0),
       CLIP_X)
+unary("clip[numpy 2's min= and max=]", lambda x: ad.clip(x, min=-1.0, max=1.0),
+      lambda x: np.clip(x, -1.0, 1.0), CLIP_X)
 
 # --- reductions ------------------------------------------------------------------------
 
@@ -361,6 +363,8 @@ unary("swapaxes[1, 2]", lambda x: ad.swapaxes(x, 1, 2), lambda x: np.swapaxes(x,
 for _axis in (0, -1, 1):
     unary(f"expand_dims[axis={_axis}]", functools.partial(ad.expand_dims, axis=_axis),
           functools.partial(np.expand_dims, axis=_axis), shapes=one_shape(min_dims=1))
+unary("expand_dims[axis=(0, -1), several at once]",
+      lambda x: ad.expand_dims(x, (0, -1)), lambda x: np.expand_dims(x, (0, -1)))
 unary("squeeze", ad.squeeze, np.squeeze, shapes=squeezable_shape())
 unary("squeeze[axis=0]", lambda x: ad.squeeze(x, axis=0), lambda x: np.squeeze(x, axis=0),
       shapes=squeezable_shape(lead_one=True))
@@ -375,6 +379,10 @@ spec("concatenate[axis=1, three operands]", lambda a, b, c: ad.concatenate([a, b
      lambda a, b, c: np.concatenate([a, b, c], axis=1), [REAL] * 3, concat_shapes(3, 1))
 spec("concatenate[axis=-1]", lambda a, b: ad.concatenate([a, b], axis=-1),
      lambda a, b: np.concatenate([a, b], axis=-1), [REAL, REAL], concat_shapes(2, -1))
+spec("concatenate[axis=None: flattened]", lambda a, b: ad.concatenate([a, b], axis=None),
+     lambda a, b: np.concatenate([a, b], axis=None), [REAL, REAL],
+     hnp.array_shapes(max_dims=3, max_side=MAX_SIDE).flatmap(
+         lambda s: hnp.array_shapes(max_dims=2, max_side=MAX_SIDE).map(lambda t: (s, t))))
 unary("concatenate[same node twice]", lambda a: ad.concatenate([a, a], axis=0),
       lambda a: np.concatenate([a, a], axis=0), shapes=one_shape(min_dims=1))
 spec("stack[axis=0]", lambda a, b: ad.stack([a, b]), lambda a, b: np.stack([a, b]),
@@ -388,6 +396,9 @@ unary("pad[per-axis widths, constant 0.5]",
       shapes=one_shape(min_dims=2, max_dims=2))
 unary("pad[(before, after) for every axis]", lambda x: ad.pad(x, (2, 1)),
       lambda x: np.pad(x, (2, 1)), shapes=one_shape(min_dims=1))
+unary("pad[mode='constant' positional, as numpy's third argument]",
+      lambda x: ad.pad(x, 1, "constant", constant_values=2.0),
+      lambda x: np.pad(x, 1, "constant", constant_values=2.0))
 unary("zeros_like", ad.zeros_like, np.zeros_like)
 unary("ones_like", ad.ones_like, np.ones_like)
 
