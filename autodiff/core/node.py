@@ -113,6 +113,7 @@ class Node(metaclass=_OpType):
         cls = type(self)
         arity = cls.arity
         if arity is not None and len(children) != arity:
+            _refuse_strings(cls.__name__, children)
             raise TypeError(f"{cls.__name__} takes {_operand_count(cls)}, got {len(children)}"
                             + (f": {describe_operands(as_nodes(*children))}" if children else ""))
         if params:
@@ -513,6 +514,14 @@ def as_node(value, dtype=None):
     return Constant(value, dtype=dtype)
 
 
+def _refuse_strings(what, values):
+    """A string among operands is almost always a name passed by position."""
+    for v in values:
+        if isinstance(v, str):
+            raise TypeError(f"{what}: {v!r} is a string, not a number, array or node; a "
+                            f"node's name is keyword-only: name={v!r}")
+
+
 def as_nodes(*values):
     """Lift values to nodes with numpy's promotion of Python numbers: a bare int, float or
     bool is a *weak* operand taking the dtype numpy would give it next to the other
@@ -522,6 +531,7 @@ def as_nodes(*values):
             break
     else:
         return values
+    _refuse_strings("operands", values)
     strong = [v.dtype if isinstance(v, Node) else np.asarray(v).dtype
               for v in values if not is_python_scalar(v)]
     like = np.result_type(*strong) if strong else None

@@ -146,3 +146,11 @@ def test_numpy_signatures_of_pad_clip_and_expand_dims_say_what_they_support():
         ad.clip(x, 0.0, min=1.0)
     with pytest.raises(ValueError, match="expand_dims: axes \\(0, 0\\)"):
         ad.expand_dims(x, (0, 0))
+
+
+def test_a_name_passed_as_an_operand_is_named_as_such():
+    a, b = ad.Variable(1.0, name="a"), ad.Variable(2.0, name="b")
+    with pytest.raises(TypeError, match=r"'z' is a string.*keyword-only: name='z'"):
+        ad.Add(a, b, "z")
+    with pytest.raises(TypeError, match=r"Exp: 'z' is a string.*keyword-only: name='z'"):
+        ad.Exp(a, "z")
