@@ -118,9 +118,13 @@ def lower_graph(outputs, inputs):
         for node, children in steps:
             try:
                 value = node.lower_dask(LOWERING, *[env[c] for c in children])
-            except NotImplementedError:  # the op's own word: it names itself
-                raise
-            except Exception as err:  # dask's own refusal (a reshape across chunks, ...)
+            except NotImplementedError as err:
+                if type(node).__name__ in str(err):  # the op's own word: it names itself
+                    raise
+                raise NotImplementedError(  # dask's refusal (a reshape across chunks, ...)
+                    f"dask backend: {node!r} cannot run on operands chunked "
+                    f"{[getattr(env[c], 'chunks', None) for c in children]}: {err}") from err
+            except Exception as err:
                 raise ValueError(f"dask backend: {node!r} cannot run on operands chunked "
                                  f"{[getattr(env[c], 'chunks', None) for c in children]}: "
                                  f"{err}") from err
@@ -162,15 +166,23 @@ class Function(CompiledFunction):
             LOWERING.batch_chunks = {}
 
     def _chunks_of(self, var, value=None):
-        """Chunks for an input: a dask array's own, else rows along the first axis."""
+        """Chunks for an input: a dask array's own; else `chunks` (for every input, or per
+        input in a dict): a number is rows along the first axis, anything else is dask's
+        own chunks argument (a tuple per axis, ``{axis: size}``, "auto")."""
         if isinstance(value, da.Array):
             return value.chunks
-        rows = self._options["chunks"]
-        if isinstance(rows, dict):
-            rows = next((r for v, r in rows.items() if v is var), None)
-        if rows is None or not var.ndim:
+        chunks = self._options["chunks"]
+        if isinstance(chunks, dict) and any(isinstance(k, Node) for k in chunks):
+            chunks = next((c for v, c in chunks.items() if v is var), None)
+        if chunks is None or not var.ndim:
             return var.shape or ()
-        return (int(rows),) + var.shape[1:]
+        if isinstance(chunks, (int, np.integer)):
+            return (int(chunks),) + var.shape[1:]
+        try:
+            return normalize_chunks(chunks, var.shape, dtype=var.dtype)
+        except ValueError as err:
+            raise ValueError(f"dask backend: chunks {chunks!r} do not fit input "
+                             f"{var.describe()}: {err}") from err
 
     def _run(self, values):
         arrays = []

@@ -92,11 +92,20 @@ class CompiledFunction:
         n = len(self.requested)
         outputs = nodes[0] if self.single else nodes[:n]
         updates = [(var, node) for (var, _), node in zip(self.updates, nodes[n:])]
-        function = type(self)(outputs, placeholders, updates, **self._options)
+        function = type(self)(outputs, placeholders, updates,
+                              **_renamed(self._options, self.inputs, placeholders))
         self._shapes[shapes] = function
         if len(self._shapes) > MAX_SHAPES:
             self._shapes.popitem(last=False)
         return function
+
+
+def _renamed(options, inputs, placeholders):
+    """`options` with the inputs that key a dict option (``shard={x: 0}``,
+    ``chunks={x: rows}``) replaced by their placeholders."""
+    new = {id(var): p for var, p in zip(inputs, placeholders)}
+    return {k: {new.get(id(key), key): v for key, v in value.items()}
+            if isinstance(value, dict) else value for k, value in options.items()}
 
 
 def _checked_inputs(inputs):

@@ -161,3 +161,22 @@ def test_evaluate_takes_dask_arrays_and_keeps_their_chunks():
         got = ad.evaluate(outputs, {inputs[0]: da.from_array(x, chunks=(60, F)),
                                     inputs[1]: da.from_array(y, chunks=60)}, backend="dask")
         agree(got, ad.evaluate(outputs, dict(zip(inputs, (x, y)))))
+
+
+def test_dasks_own_refusals_name_the_op():
+    x = ad.Variable(np.ones((6, 2)), name="x")
+    with pytest.raises(NotImplementedError, match="Reshape.*cannot run on operands chunked"):
+        ad.function(ad.sum(ad.reshape(x, (4, 3))), inputs=[x], backend="dask", chunks=3)
+
+
+@pytest.mark.parametrize("chunks", [2, "auto", ((2, 4), (3,)), {0: 2, 1: 1}])
+def test_numpy_inputs_take_any_of_dasks_chunk_forms(chunks):
+    x = ad.Variable(np.zeros((6, 3)), name="x")
+    value = np.arange(18.0).reshape(6, 3)
+    for given in (chunks, {x: chunks}):
+        f = ad.function([ad.sum(ad.sin(x), axis=0), x * 2], inputs=[x], backend="dask",
+                        chunks=given, lazy=True)
+        total, doubled = f(value)
+        np.testing.assert_allclose(total.compute(), np.sin(value).sum(0), rtol=1e-14)
+        if isinstance(chunks, tuple):
+            assert doubled.chunks == chunks
