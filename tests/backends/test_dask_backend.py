@@ -173,9 +173,9 @@ def test_dasks_own_refusals_name_the_op():
 def test_numpy_inputs_take_any_of_dasks_chunk_forms(chunks):
     x = ad.Variable(np.zeros((6, 3)), name="x")
     value = np.arange(18.0).reshape(6, 3)
-    for given in (chunks, {x: chunks}):
+    for option in (chunks, {x: chunks}):
         f = ad.function([ad.sum(ad.sin(x), axis=0), x * 2], inputs=[x], backend="dask",
-                        chunks=given, lazy=True)
+                        chunks=option, lazy=True)
         total, doubled = f(value)
         np.testing.assert_allclose(total.compute(), np.sin(value).sum(0), rtol=1e-14)
         if isinstance(chunks, tuple):
