@@ -240,8 +240,7 @@ def _plain(node):
 def gradient_label(node):
     """``"d loss / d fc1.weight"`` for a node that `ad.grad` returned (its ``gradient_of``
     attribute: (y, w) pairs), else ``""``."""
-    pairs = getattr(node, "gradient_of", ()) or ()
-    return "; ".join(f"d {fold.describe(y)} / d {fold.describe(w)}" for y, w in pairs)
+    return fold.gradient_text(node)
 
 
 def _box_attrs(box):

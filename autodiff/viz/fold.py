@@ -217,9 +217,14 @@ def describe(node):
     if node.name:
         return node.name
     if node.gradient_of:
-        return "(" + "; ".join(f"d {describe(y)} / d {describe(w)}"
-                               for y, w in node.gradient_of) + ")"
+        return f"({gradient_text(node)})"
     return node.describe()
+
+
+def gradient_text(node):
+    """``"d loss / d fc1.weight"`` for a node that is a gradient (its ``gradient_of``:
+    (y, w) pairs), else ``""``."""
+    return "; ".join(f"d {describe(y)} / d {describe(w)}" for y, w in node.gradient_of)
 
 
 def _common_prefix(paths):
