@@ -198,10 +198,20 @@ def bench_memory():
     return "\n".join(lines) + "\n"
 
 
+def rebuild_phases():
+    """Where a step rebuilt every time spends its time, phase by phase, before issue 13's
+    work and now (benchmarks/rebuild_phases.py's two results files)."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from rebuild_phases import compare_table
+    return compare_table(benchmark_results("rebuild_phases_before"),
+                         benchmark_results("rebuild_phases")) + "\n"
+
+
 #: section name -> function returning the section's text (computed, or read from results)
 SECTIONS = {"tanh-sizes": tanh_sizes, "newton-logistic": newton_logistic,
             "dask-gradient": dask_gradient, "bench-steps": bench_steps,
-            "bench-higher": bench_higher, "bench-memory": bench_memory}
+            "bench-higher": bench_higher, "bench-memory": bench_memory,
+            "rebuild-phases": rebuild_phases}
 #: the sections computed from the code alone (cheap and exact: tests check them)
 COMPUTED = {"tanh-sizes"}
 
