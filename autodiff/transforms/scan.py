@@ -59,7 +59,18 @@ def scan(fn, init, xs=None, length=None, reverse=False):
 #: A traced loop body: `outputs` (new carries, then per-step outputs) as a graph of
 #: `places` (placeholders of the carries, the slices and the loop invariants), the counts
 #: of each, how to give the outputs back (`y_form`), and the body compiled for numpy.
-Body = namedtuple("Body", "outputs places n_carry n_x n_ys y_form name function")
+class Body(namedtuple("Body", "outputs places n_carry n_x n_ys y_form name function")):
+    """A traced loop body (see above)."""
+
+    __slots__ = ()
+
+    def structure_key(self):
+        """What makes two bodies the same loop: the compiled body, which `compiled_body`
+        shares between bodies of one structure (constants included), and the layout.
+        A graph rebuilt every step traces its loop body anew; with this key the rebuilt
+        scan node finds the plan of the last one (see runtime/evaluation.py)."""
+        return (self.function, self.n_carry, self.n_x, self.n_ys, freeze(self.y_form),
+                self.name)
 
 
 def trace_body(fn, carry_nodes, carry_form, x_nodes, x_form):

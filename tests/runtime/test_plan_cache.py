@@ -100,3 +100,29 @@ def test_the_same_nodes_evaluated_again_see_new_values_and_feeds():
     for _ in range(3 * evaluate_module.PLAN_CACHE_SIZE):
         rebuilt_loss(w, np.ones((4, 3)))()
     assert len(evaluate_module._by_nodes) <= evaluate_module.PLAN_CACHE_SIZE
+
+
+def test_a_rebuilt_graph_with_a_loop_reuses_its_plan_and_sees_a_changed_body():
+    w = ad.Variable(np.eye(3) * 0.5, name="w")
+    rng = np.random.default_rng(0)
+
+    def step(x_value, scale):
+        xs = ad.Variable(x_value, name="xs")
+        last, ys = ad.scan(lambda h, x: (ad.tanh(h @ w + x * scale), ad.sum(h)),
+                           np.zeros(3), xs)
+        loss = ad.sum(ys) + ad.sum(last)
+        return [loss, *ad.grad(loss, [w])]
+
+    evaluate_module.clear_plan_cache()
+    for k in range(6):
+        x_value, scale = rng.standard_normal((5, 3)), (2.0 if k < 4 else 3.0)
+        got = ad.evaluate(step(x_value, scale))
+        evaluate_module.clear_plan_cache()  # a fresh plan for the reference
+        want = ad.evaluate(step(x_value, scale), simplify=False)
+        for g, v in zip(got, want):
+            np.testing.assert_allclose(g, v, rtol=1e-12, atol=1e-14)
+        if k in (2, 3):
+            evaluate_module.clear_plan_cache()
+            for _ in range(3):
+                ad.evaluate(step(x_value, scale))
+            assert len(evaluate_module._plans) == 1  # the rebuilt loop found its plan
