@@ -105,9 +105,10 @@ class Streams:
 class CharRNN(nn.Module):
     """A stack of recurrent cells over one-hot characters, then a Linear to logits."""
 
-    def __init__(self, vocab_size, hidden, layers=1, cell="lstm", rng=None):
+    def __init__(self, vocab_size, hidden, layers=1, cell="lstm", rng=None, loop="scan"):
         super().__init__()
         self.vocab_size, self.hidden, self.cell_type = vocab_size, hidden, cell
+        self.loop = loop  # "scan" (one loop node) or "unrolled" (a cell per time step)
         make = CELLS[cell]
         self.cells = [make(vocab_size if i == 0 else hidden, hidden, rng=rng)
                       for i in range(layers)]
@@ -127,7 +128,10 @@ class CharRNN(nn.Module):
 
     def forward(self, inputs, state):
         """inputs: (T, B, V) one-hot characters; state: flat list of state nodes.
-        Returns (logits (T, B, V), final flat state). The time loop is one `ad.scan`."""
+        Returns (logits (T, B, V), final flat state). The time loop is one `ad.scan`, or
+        with ``loop="unrolled"`` a copy of the cells per time step: on the numpy backend
+        the unrolled graph runs as one straight-line program, faster than calling the
+        loop body step by step; on the jax backend the scan is a compiled loop."""
         per = 2 if self.lstm else 1
 
         def step(flat, x):
@@ -139,8 +143,14 @@ class CharRNN(nn.Module):
                 x = layer[0]
             return tuple(new), x
 
-        final, tops = ad.scan(step, tuple(state), inputs)
-        return self.head(tops), list(final)
+        if self.loop == "scan":
+            final, tops = ad.scan(step, tuple(state), inputs)
+            return self.head(tops), list(final)
+        flat, tops = tuple(state), []
+        for t in range(inputs.shape[0]):
+            flat, top = step(flat, inputs[t])
+            tops.append(top)
+        return self.head(ad.stack(tops, axis=0)), list(flat)
 
 
 def one_hot(ids, vocab_size):
@@ -172,7 +182,8 @@ class Trainer:
         self.train_data = self.vocab.encode(text[:split])
         self.val_data = self.vocab.encode(text[split:])
         rng = np.random.default_rng(args.seed)
-        self.model = CharRNN(len(self.vocab), args.hidden, args.layers, args.cell, rng=rng)
+        self.model = CharRNN(len(self.vocab), args.hidden, args.layers, args.cell, rng=rng,
+                             loop="scan" if args.backend == "jax" else "unrolled")
         params = self.model.parameters()
         self.opt = OPTIMIZERS[args.optimizer](params, lr=args.lr)
         self.sample_rng = np.random.default_rng(args.seed + 1)
