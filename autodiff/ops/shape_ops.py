@@ -350,6 +350,13 @@ class Slice(ShapeOp):
         return x[self.item]
 
     def lower_dask(self, lowering, x):
+        item = self.item if isinstance(self.item, tuple) else (self.item,)
+        if isinstance(x, lowering.da.Array) and len(item) and all(
+                isinstance(i, np.ndarray) for i in item) and \
+                (len(item) > 1 or item[0].ndim > 1):
+            # integer arrays only: numpy's indexing is dask's pointwise vindex (dask's
+            # x[...] takes one 1-d integer array at most)
+            return x.vindex[item]
         return x[self.item]
 
     def vjp(self, g):
@@ -509,6 +516,8 @@ class Pad(ShapeOp):
     def lower_dask(self, lowering, x):
         if not self.pad_width:
             return x
+        if 0 in x.shape:  # dask cannot pad an empty array; the result is the padding alone
+            return lowering.da.asarray(self.forward(np.zeros(x.shape, x.dtype)))
         return lowering.da.pad(lowering.da.asarray(x), self.pad_width, mode="constant",
                                constant_values=self.constant_values)
 

@@ -180,3 +180,21 @@ def test_numpy_inputs_take_any_of_dasks_chunk_forms(chunks):
         np.testing.assert_allclose(total.compute(), np.sin(value).sum(0), rtol=1e-14)
         if isinstance(chunks, tuple):
             assert doubled.chunks == chunks
+
+
+@pytest.mark.parametrize("build, chunked", [
+    (lambda x: ad.prod(x[:, :1], axis=1), True),                  # its gradient pads nothing
+    (lambda x: ad.sin(x)[np.array([0, 1, 5]), np.array([1, 0, 1])], True),  # two index arrays
+    (lambda x: ad.sin(x)[np.array([[0, 1], [2, 5]])], False),     # a 2-d index array
+], ids=["prod over a length-1 axis", "two index arrays", "2-d index array"])
+def test_indexing_and_products_lower_with_their_gradients(build, chunked):
+    x = ad.Variable(np.arange(12.0).reshape(6, 2) / 7, name="x")
+    y = ad.sum(build(x) ** 2)
+    outputs = [y, *ad.grad(y, [x])]
+    want = ad.evaluate(outputs)
+    agree(ad.function(outputs, inputs=[x], backend="dask")(x.value), want)
+    if chunked:
+        agree(ad.function(outputs, inputs=[x], backend="dask", chunks=3)(x.value), want)
+    else:  # the gradient scatters chunked values by index: dask has no add.at, and says so
+        with pytest.raises(NotImplementedError, match="ScatterAdd"):
+            ad.function(outputs, inputs=[x], backend="dask", chunks=3)
