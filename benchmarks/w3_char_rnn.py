@@ -147,6 +147,12 @@ def _ad_rnn(ad, params, xs, ys, h, batch):
 
 
 def autodiff_compiled(pb):
+    return _compiled_system(pb, "autodiff compiled", _ad_rnn)
+
+
+def _compiled_system(pb, name, rnn):
+    """The graph built once by `rnn` (unrolled or a scan), `ad.function` of the loss, the
+    gradients and the last hidden state; clipping and Adagrad in numpy."""
     import autodiff as ad
     B = pb["batch"]
     params = [ad.Variable(p.copy(), name=n) for p, n in zip(pb["params"], NAMES)]
@@ -154,9 +160,9 @@ def autodiff_compiled(pb):
     X = ad.Variable(pb["xs"][0], name="x")
     Y = ad.Variable(pb["ys"][0], name="y")
     h0 = ad.Variable(np.zeros((B, HIDDEN)), name="h0")
-    loss, h_last = _ad_rnn(ad, params, X, Y, h0, B)
+    loss, h_last = rnn(ad, params, X, Y, h0, B)
     grads = ad.grad(loss, params)
-    f = ad.function([loss, *grads, h_last], inputs=[X, Y, h0])
+    f, compiled = timed_compile(lambda: ad.function([loss, *grads, h_last], inputs=[X, Y, h0]))
     st = _State(B)
 
     def step():
@@ -172,7 +178,9 @@ def autodiff_compiled(pb):
         loss_value, *grad_values, _ = f(pb["xs"][0], pb["ys"][0], np.zeros((B, HIDDEN)))
         return _named(loss_value, grad_values)
 
-    return System("autodiff compiled", step, values, lambda: [p.value.copy() for p in params])
+    return System(name, step, values, lambda: [p.value.copy() for p in params],
+                  compile=compiled)
+
 
 
 def autodiff_dynamic(pb):
@@ -218,33 +226,7 @@ def _ad_rnn_scan(ad, params, X, Y, h, batch):
 def autodiff_scan(pb):
     """autodiff compiled with the loop written as `ad.scan` (numpy backend): one loop node
     instead of 25 unrolled cells; update in numpy as in autodiff compiled."""
-    import autodiff as ad
-    B = pb["batch"]
-    params = [ad.Variable(p.copy(), name=n) for p, n in zip(pb["params"], NAMES)]
-    mems = [np.zeros_like(p) for p in pb["params"]]
-    X = ad.Variable(pb["xs"][0], name="x")
-    Y = ad.Variable(pb["ys"][0], name="y")
-    h0 = ad.Variable(np.zeros((B, HIDDEN)), name="h0")
-    loss, h_last = _ad_rnn_scan(ad, params, X, Y, h0, B)
-    grads = ad.grad(loss, params)
-    f, compiled = timed_compile(lambda: ad.function([loss, *grads, h_last], inputs=[X, Y, h0]))
-    st = _State(B)
-
-    def step():
-        i = st.next()
-        loss_value, *grad_values, st.h = f(pb["xs"][i], pb["ys"][i], st.h)
-        values = [p.value for p in params]
-        _clip_adagrad(values, grad_values, mems)
-        for p, v in zip(params, values):
-            p.value = v
-        return loss_value
-
-    def values():
-        loss_value, *grad_values, _ = f(pb["xs"][0], pb["ys"][0], np.zeros((B, HIDDEN)))
-        return _named(loss_value, grad_values)
-
-    return System("autodiff scan", step, values, lambda: [p.value.copy() for p in params],
-                  compile=compiled)
+    return _compiled_system(pb, "autodiff scan", _ad_rnn_scan)
 
 
 def _ad_clip_adagrad(ad, params, grads, mems):
