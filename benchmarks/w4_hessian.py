@@ -14,6 +14,9 @@ Systems:
   ``F = ad.function(H)``; a call is ``F()``. A is an ``ad.Constant`` (fixed, as JAX's
   closure constant is). Build (graph), compile (``ad.function``) and first call are
   reported separately.
+* autodiff dynamic: the graph built anew on every call (``ad.hessian`` of a freshly built
+  f, then ``ad.evaluate``), eager style; its plan is found by structure after the first
+  call, so a call costs building the Hessian graph, finding its plan and running it.
 * autodiff jax: the same graph with ``ad.function(H, backend="jax")``.
 * jax: ``jax.jit(jax.hessian(f))`` (forward-over-reverse); first call = trace + XLA
   compile + run.
@@ -63,6 +66,17 @@ def autodiff_system(A, x0, first):
     first["autodiff"] = {"build_ms": (t1 - t0) * 1e3, "compile_ms": (t2 - t1) * 1e3,
                          "first_call_ms": (t3 - t2) * 1e3, "size": ad.graph_size(H)}
     return System("autodiff", F, lambda: {"loss": float(ad.evaluate(f)), "H": F()})
+
+
+def autodiff_dynamic(A, x0):
+    import autodiff as ad
+    x = ad.Variable(x0.copy(), name="x")
+
+    def call():
+        f = ad.sum(ad.tanh(ad.Constant(A) @ x)) + 0.5 * ad.sum(x ** 2)
+        return ad.evaluate(ad.hessian(f, x))
+
+    return System("autodiff dynamic", call, lambda: {"loss": _f_numpy(A, x.value), "H": call()})
 
 
 def autodiff_jax(A, x0, first):
@@ -169,6 +183,8 @@ def build(quick=False, skip=()):
     systems, notes = [numpy_by_hand(A, x)], []
     if "autodiff" not in skip:
         systems.append(autodiff_system(A, x, first))
+    if "autodiff dynamic" not in skip:
+        systems.append(autodiff_dynamic(A, x))
     if "autodiff jax" not in skip:
         note = jax_backend_note()
         if note:

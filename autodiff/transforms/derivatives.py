@@ -3,7 +3,9 @@
 * ``derivative(y, x, n)``: the n-th derivative of an elementwise function, by n gradients
   each simplified into polynomial normal form, so the graph grows slowly with n.
 * ``jacobian``, ``hessian``: vectorised with `batch` (a stack of cotangents through one
-  derivative graph), not a loop over output elements.
+  derivative graph), not a loop over output elements. Like `grad`, they return the graph
+  as derived: it is rewritten when it runs (once per structure, so a Hessian built anew
+  each call costs about what building it does), and ``simplify`` shows the small form.
 * ``hvp``: a Hessian-vector product as the gradient of ``grad(y, x) . v``.
 (``jvp``, forward mode, is in forward.py.)
 """
@@ -84,15 +86,15 @@ def jacobian(y, x):
     g, = grad(y, [x], previous_grad=u)
     identity = Constant(np.eye(m, dtype=y.dtype).reshape((m,) + y.shape))
     start = next_serial()
-    rows, = batch([simplify(g)], u, identity)
-    return _labelled(simplify(F.reshape(rows, y.shape + x.shape)), y, x, start)
+    rows, = batch([g], u, identity)
+    return _labelled(F.reshape(rows, y.shape + x.shape), y, x, start)
 
 
 @records_derivation(all_results=True)
 def hessian(y, x):
     """The Hessian of ``sum(y)`` with respect to `x`, of shape ``x.shape + x.shape``."""
     g, = grad(y, [x])
-    return jacobian(simplify(g), x)
+    return jacobian(g, x)
 
 
 def _labelled(result, y, x, start):
