@@ -6,10 +6,11 @@ from ..core.context import cotangent_needed
 from ..core.node import Constant, Node, as_nodes
 from .arithmetic import Divide, Mul, Negate, Subtract, strong_mul
 from .elementary import Sigmoid, Sqrt
-from .reductions import LogSumExp, Softmax, logsumexp
+from .reductions import LogSumExp, Softmax, shifted_by_max
 from .shape_ops import BroadcastTo, ExpandDims, ReduceSumKeepDims, Reshape
 
-__all__ = ["SoftmaxCEWithLogits", "SigmoidCEWithLogits", "SquaredDifference", "FrobeniusNorm"]
+__all__ = ["SoftmaxCEWithLogits", "SoftmaxCEGrad", "SigmoidCEWithLogits", "SquaredDifference",
+           "FrobeniusNorm"]
 
 
 class SoftmaxCEWithLogits(Node):
@@ -62,14 +63,81 @@ class SoftmaxCEWithLogits(Node):
             log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
             parts[0] = Negate(Mul(g_row, log_probs))
         if cotangent_needed(1):
-            probs = Softmax(logits, axis=-1)
-            if isinstance(labels, Constant):  # one-hot rows or distributions: sums known now
-                total = labels.value.sum(axis=-1, keepdims=True)
-                weighted = probs if np.all(total == 1) else Mul(probs, total)
-            else:
-                weighted = Mul(probs, ReduceSumKeepDims(labels, (labels.ndim - 1,)))
-            parts[1] = Mul(g_row, Subtract(weighted, labels))
+            parts[1] = SoftmaxCEGrad(labels, logits, g)
         return parts
+
+
+class SoftmaxCEGrad(Node):
+    """``SoftmaxCEGrad(labels, logits, g)``: the cotangent `SoftmaxCEWithLogits` sends
+    to its logits for the row cotangent `g` (shape ``logits.shape[:-1]``):
+    ``g[..., None] * (softmax(logits) * sum(labels) - labels)``, summed over the last axis.
+
+    One fused kernel, as the loss is one: a training step differentiates a loss per time
+    step or batch, and five nodes (softmax, two products, a difference, a row sum) cost
+    more in kernel calls and graph building than the arithmetic. Its own derivatives
+    (second order) are built from those ops.
+    """
+
+    op_label = "softmax_ce_grad"
+    elementwise = False
+    finite = True
+
+    def __init__(self, labels, logits, g, *, name=None):
+        labels, logits, g = as_nodes(labels, logits, g)
+        # one-hot rows or distributions given as a constant: their sums are known now
+        unit_rows = isinstance(labels, Constant) and bool(np.all(
+            labels.value.sum(axis=-1) == 1))
+        super().__init__(labels, logits, g, name=name, unit_rows=unit_rows)
+
+    def infer_shape(self, labels, logits, g):
+        if labels != logits or not logits or g != logits[:-1]:
+            raise ValueError(f"SoftmaxCEGrad: labels {self.children[0].describe()} and logits "
+                             f"{self.children[1].describe()} must have one shape, and the row "
+                             f"cotangent {self.children[2].describe()} that shape without its "
+                             f"last axis")
+        return logits
+
+    def forward(self, labels, logits, g):
+        return _softmax_ce_grad(labels, logits.astype(self.dtype, copy=False), g,
+                                self.unit_rows, np)
+
+    def lower_jax(self, lowering, labels, logits, g):
+        return _softmax_ce_grad(labels, logits.astype(self.dtype), g, self.unit_rows,
+                                lowering.jnp)
+
+    def lower_dask(self, lowering, labels, logits, g):
+        da = lowering.da
+        labels, logits = da.asarray(labels), da.asarray(logits).astype(self.dtype)
+        e = da.exp(logits - lowering.reduce("max", logits, -1, keepdims=True))
+        scale = 1 / lowering.reduce("sum", e, -1, keepdims=True)
+        if not self.unit_rows:
+            scale = scale * lowering.reduce("sum", labels, -1, keepdims=True)
+        return (e * scale - labels) * da.asarray(g)[..., None]
+
+    def vjp(self, c):
+        labels, logits, g = self.children
+        g_row, probs = ExpandDims(g, -1), Softmax(logits, axis=-1)
+        total = None if self.unit_rows else ReduceSumKeepDims(labels, (labels.ndim - 1,))
+        weighted = probs if total is None else Mul(probs, total)
+        row = c.ndim - 1
+        parts = [None, None, None]
+        if cotangent_needed(0):  # d/dlabels: -c g, plus the sum's share through softmax
+            scaled = Mul(c, g_row)
+            parts[0] = Negate(scaled) if total is None else Subtract(
+                ReduceSumKeepDims(Mul(scaled, probs), (row,)), scaled)
+        if cotangent_needed(1):  # softmax's own rule for the cotangent c g sum(labels)
+            u = Mul(c, g_row) if total is None else Mul(Mul(c, g_row), total)
+            parts[1] = Mul(probs, Subtract(u, ReduceSumKeepDims(Mul(u, probs), (row,))))
+        if cotangent_needed(2):
+            parts[2] = Reshape(ReduceSumKeepDims(Mul(c, Subtract(weighted, labels)), (row,)),
+                               g.shape)
+        return parts
+
+    def batch(self, operands, batched, size):
+        """Rows are independent: every operand gets the batch axis (by broadcasting)."""
+        labels, logits, g = [o if b else BroadcastTo(o, (size,) + o.shape)
+                             for o, b in zip(operands, batched)]
+        return SoftmaxCEGrad(labels, logits, g)
 
 
 class SigmoidCEWithLogits(Node):
@@ -152,9 +220,21 @@ class FrobeniusNorm(Node):
 # --- the values, for numpy and jax.numpy (`xp`) ------------------------------------------
 
 def _softmax_ce(labels, logits, xp):
-    """sum(labels * (logsumexp(z) - z)) over the last axis."""
-    lse = logsumexp(logits, -1, True, xp)
-    return xp.sum(labels * (lse - logits), axis=-1)
+    """sum(labels * (logsumexp(z) - z)) over the last axis, with the max subtracted once:
+    logsumexp(z) - z = log(sum(exp(z - m))) - (z - m)."""
+    shifted, _ = shifted_by_max(logits, -1, xp)
+    with np.errstate(divide="ignore"):
+        log_total = xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    return xp.sum(labels * (log_total - shifted), axis=-1)
+
+
+def _softmax_ce_grad(labels, logits, g, unit_rows, xp):
+    """g[..., None] * (softmax(z) * sum(labels) - labels), softmax computed once."""
+    e = xp.exp(shifted_by_max(logits, -1, xp)[0])
+    scale = 1 / xp.sum(e, axis=-1, keepdims=True)
+    if not unit_rows:
+        scale = scale * xp.sum(labels, axis=-1, keepdims=True)
+    return (e * scale - labels) * g[..., None]
 
 
 def _sigmoid_ce(y, z, xp):

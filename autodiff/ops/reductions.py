@@ -213,11 +213,21 @@ class LogSumExp(Reduction):
 def logsumexp(x, axis, keepdims, xp=np):
     """Stable logsumexp with array module `xp` (numpy or jax.numpy): the max is subtracted
     first (and -inf rows stay -inf)."""
-    m = xp.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    m = xp.where(xp.isfinite(m), m, 0)
+    shifted, m = shifted_by_max(x, axis, xp)
     with np.errstate(divide="ignore"):
-        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        out = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def shifted_by_max(x, axis, xp=np):
+    """(x - m, m) with m the max of x along `axis` (kept), or 0 where that max is not
+    finite (an all -inf row stays -inf instead of becoming NaN)."""
+    m = xp.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    if xp is not np:
+        m = xp.where(xp.isfinite(m), m, 0)
+    elif not np.isfinite(m).all():  # numpy: skip two passes in the usual all-finite case
+        m = np.where(np.isfinite(m), m, 0)
+    return x - m, m
 
 
 class Softmax(Node):

@@ -453,6 +453,11 @@ for _fname, _fn, _ref in [("trace", ad.trace, np.trace), ("diagonal", ad.diagona
 spec("SoftmaxCEWithLogits", ad.SoftmaxCEWithLogits,
      lambda y, z: -np.sum(y * np_log_softmax(z, -1), axis=-1), [DISTRIBUTION, WIDE],
      same_shapes(2, min_dims=1))
+spec("SoftmaxCEGrad", ad.SoftmaxCEGrad,
+     lambda y, z, g: g[..., None] * (np.exp(z) / np.sum(np.exp(z), axis=-1, keepdims=True)
+                                     * np.sum(y, axis=-1, keepdims=True) - y),
+     [REAL, WIDE, REAL],
+     same_shapes(1, min_dims=1).map(lambda shapes: shapes * 2 + (shapes[0][:-1],)))
 spec("SigmoidCEWithLogits", ad.SigmoidCEWithLogits,
      lambda y, z: -(y * np.log(np_sigmoid(z)) + (1 - y) * np.log(1 - np_sigmoid(z))),
      [PROBABILITY, WIDE], broadcast_shapes(2))
