@@ -459,8 +459,8 @@ class Constant(Node):
 
     def __init__(self, value, name=None, dtype=None):
         array = np.array(value, dtype=dtype)
-        if array.dtype == object or not np.issubdtype(array.dtype, np.number) \
-                and array.dtype != bool:
+        kind = array.dtype.kind  # bool, integer, float, complex pass without numpy's walk
+        if kind not in "biufc" and (kind == "O" or not np.issubdtype(array.dtype, np.number)):
             raise TypeError(f"Constant: expected a number or numeric array, got {value!r}")
         array.setflags(write=False)
         self.value = array

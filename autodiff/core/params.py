@@ -27,3 +27,20 @@ def freeze(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def frozen_params(node):
+    """`freeze(node.params)`, worked out once per node: a graph rebuilt every step has
+    its signature taken every step, and parameters never change after a node is built.
+    (Kept with the dictionary it froze, so a node whose params are replaced is frozen
+    again.)"""
+    params = node.params
+    if not params:
+        return ()
+    cached = node.__dict__.get("_frozen_params")
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    frozen = freeze(params)
+    node._frozen_params = (params, frozen)
+    return frozen
+

@@ -17,19 +17,20 @@ def topo_sort(outputs, leaves=()):
         if id(root) in seen:
             continue
         seen.add(id(root))
-        stack = [(root, 0)]
-        while stack:
-            node, i = stack[-1]
-            children = () if id(node) in stop else node.children
-            if i < len(children):
-                stack[-1] = (node, i + 1)
-                child = children[i]
+        # the path from the root, and beside it an iterator over each node's children
+        # not yet looked at (an iterator resumes where it stopped: no index bookkeeping)
+        path = [root]
+        pending = [iter(() if id(root) in stop else root.children)]
+        while path:
+            for child in pending[-1]:
                 if id(child) not in seen:
                     seen.add(id(child))
-                    stack.append((child, 0))
+                    path.append(child)
+                    pending.append(iter(() if id(child) in stop else child.children))
+                    break
             else:
-                stack.pop()
-                order.append(node)
+                pending.pop()
+                order.append(path.pop())
     return order
 
 

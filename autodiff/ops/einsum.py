@@ -35,7 +35,9 @@ LETTERS = string.ascii_letters
 
 #: What an Einsum node knows after parsing: one label string per operand (ellipses
 #: expanded), the output labels, the size of every label, and the execution plan.
-EinsumSpec = namedtuple("EinsumSpec", "inputs output sizes plan")
+#: A parsed einsum: labels per operand, output labels, label sizes, the contraction plan,
+#: and the plan's direct matrix-product kernel when it is one (else None).
+EinsumSpec = namedtuple("EinsumSpec", "inputs output sizes plan matrix_kernel")
 
 #: How one operand is brought to the labels it keeps: axes squeezed, axes summed, a
 #: permutation, or (for repeated labels) an ``np.einsum`` subscripts string doing it all.
@@ -120,7 +122,7 @@ class Einsum(Node):
         return lower_plan(lowering, self.spec.plan, values, self.dtype)
 
     def kernel(self):
-        return matrix_product_kernel(self.spec.plan) or self.forward
+        return self.spec.matrix_kernel or self.forward
 
     def with_children(self, children):
         return Einsum(self.op_str, *children)
@@ -194,7 +196,8 @@ def einsum_spec(op_str, operands):
     spec = _SPECS.get(key)
     if spec is None:
         inputs, output, sizes = parse(op_str, shapes, operands)
-        spec = EinsumSpec(tuple(inputs), output, sizes, make_plan(inputs, output, sizes, shapes))
+        plan = make_plan(inputs, output, sizes, shapes)
+        spec = EinsumSpec(tuple(inputs), output, sizes, plan, matrix_product_kernel(plan))
         if len(_SPECS) >= _MAX_SPECS:
             _SPECS.clear()
         _SPECS[key] = spec
@@ -210,7 +213,9 @@ def einsum_operand_cotangent(node, k, g):
     result = g if recipe.subscripts is None else Einsum(recipe.subscripts, g, *others)
     if recipe.spread is not None:  # labels summed in this operand alone: broadcast back
         shape_with_ones, target = recipe.spread
-        result = BroadcastTo(Reshape(result, shape_with_ones), target)
+        if shape_with_ones[len(shape_with_ones) - result.ndim:] != result.shape:
+            result = Reshape(result, shape_with_ones)  # (leading ones broadcast by rule)
+        result = BroadcastTo(result, target)
     if recipe.diagonal is not None:  # repeated labels: embed on the diagonal
         subscripts, sizes = recipe.diagonal
         eyes = [Constant(np.eye(n, dtype=result.dtype)) for n in sizes]

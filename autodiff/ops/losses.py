@@ -57,11 +57,10 @@ class SoftmaxCEWithLogits(Node):
 
     def vjp(self, g):
         labels, logits = self.children
-        g_row = ExpandDims(g, -1)
         parts = [None, None]
         if cotangent_needed(0):
             log_probs = Subtract(logits, LogSumExp(logits, axis=-1, keepdims=True))
-            parts[0] = Negate(Mul(g_row, log_probs))
+            parts[0] = Negate(Mul(ExpandDims(g, -1), log_probs))
         if cotangent_needed(1):
             parts[1] = SoftmaxCEGrad(labels, logits, g)
         return parts

@@ -11,7 +11,7 @@ import collections
 import hashlib
 
 from ..core.node import Node, Variable, Constant
-from ..core.params import freeze
+from ..core.params import frozen_params
 from ..core.traversal import topo_sort
 from .backends import backend_function_class
 from .function import Function
@@ -133,17 +133,24 @@ def signature(order, outputs, feed, simplify, single):
     for i, node in enumerate(order):
         position[id(node)] = i
         origin = node.derivative_of
-        mark = 0 if origin is None else 1 if origin.derivative_of is None else 2
-        higher_order = higher_order or mark == 2
-        if isinstance(node, Variable):
+        if origin is None:
+            mark = 0
+        elif origin.derivative_of is None:
+            mark = 1
+        else:
+            mark = 2
+            higher_order = True
+        children = node.children
+        if children:
+            parts.append((type(node), frozen_params(node),
+                          tuple([position[id(c)] for c in children]), mark))
+        elif isinstance(node, Variable):
             parts.append((Variable, node.shape, node.dtype.str, mark))
         elif isinstance(node, Constant):
             parts.append((Constant, node.shape, node.dtype.str, mark))
             constants.append(node)
-        else:
-            params = node.params
-            parts.append((type(node), freeze(params) if params else (),
-                          tuple([position[id(c)] for c in node.children]), mark))
+        else:  # a leaf of another kind: its parameters say what it is
+            parts.append((type(node), frozen_params(node), (), mark))
     rewritten = simplify is True or (simplify == "auto" and higher_order)
     values = tuple(_value_key(c) for c in constants) if rewritten else ()
     return (tuple(parts), values, tuple(position[id(o)] for o in outputs),

@@ -153,14 +153,12 @@ def fit_to_shape(part, child, op):
 
 
 def _add_all(terms, node):
-    # A chain of binary sums, in the order the terms were produced: each term can be
-    # added and dropped as soon as it is computed (one n-ary sum would keep every term,
-    # e.g. all of a recurrent weight's per-step gradients, alive at once).
+    # One sum of all the terms, in the order they were produced. It is not a chain of
+    # binary sums, which would cost a node per term: the planner adds a derivative's
+    # sum as running totals in the order its terms become available (schedule.py), so
+    # each term is still added and dropped as soon as it is computed.
     with context.derivative_of(node):
-        total = terms[0]
-        for term in terms[1:]:
-            total = Add(total, term)
-        return total
+        return Add(*terms)
 
 
 def _seed(y, previous_grad):

@@ -60,7 +60,7 @@ def mlp_300():
     return nodes
 
 
-STEPS = 110  # about 2,000 nodes, forward and gradient
+STEPS = 140  # about 2,000 nodes, forward and gradient
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,9 @@ def test_a_2000_node_rnn_gradient_is_a_screen_sized_summary(tmp_path, rnn_2000):
     # the first and last steps are kept; those between fold, forward and gradient alike
     folded = f"RNNCell #2-#{STEPS - 1} x{STEPS - 2}"
     assert folded in source and "d " + folded in source
-    # a shared weight's gradient sums one term per step: those sums are one box
+    # a shared weight's gradient sums one term per step: that sum is one box, labelled
     for name in ["weight_ih", "weight_hh"]:
-        assert f'label="d {name}\n{STEPS - 1} nodes' in source, name
+        assert source.count(f'label="d <Mean> () / d {name}\n') == 1, name
 
 
 def test_a_deep_module_folds_at_any_depth():
