@@ -16,6 +16,11 @@ def freeze(value):
         return value
     if hasattr(kind, "structure_key"):  # a value that says what makes two of it equal
         return (kind, value.structure_key())
+    if kind is dict:
+        items = sorted(value.items())
+        if all(type(v) in _PLAIN for _, v in items):  # the usual parameters: as they are
+            return tuple(items)
+        return tuple((k, freeze(v)) for k, v in items)
     if isinstance(value, dict):
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):

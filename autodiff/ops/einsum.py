@@ -36,8 +36,8 @@ LETTERS = string.ascii_letters
 #: What an Einsum node knows after parsing: one label string per operand (ellipses
 #: expanded), the output labels, the size of every label, and the execution plan.
 #: A parsed einsum: labels per operand, output labels, label sizes, the contraction plan,
-#: and the plan's direct matrix-product kernel when it is one (else None).
-EinsumSpec = namedtuple("EinsumSpec", "inputs output sizes plan matrix_kernel")
+#: the plan's direct matrix-product kernel when it is one (else None), the output shape.
+EinsumSpec = namedtuple("EinsumSpec", "inputs output sizes plan matrix_kernel shape")
 
 #: How one operand is brought to the labels it keeps: axes squeezed, axes summed, a
 #: permutation, or (for repeated labels) an ``np.einsum`` subscripts string doing it all.
@@ -71,7 +71,7 @@ class Einsum(Node):
         operands = as_nodes(*operands)
         op_str = op_str.replace(" ", "")
         for o in operands:
-            if o.dtype == bool:
+            if o.dtype.kind == "b":
                 raise TypeError(f"Einsum '{op_str}': boolean operand {o.describe()}; numpy's "
                                 f"einsum of booleans is a logical or, not a sum: cast it first "
                                 f"(ad.Cast(x, 'int64')), or use ad.sum")
@@ -99,7 +99,7 @@ class Einsum(Node):
         return ",".join(self.inputs) + "->" + self.output
 
     def infer_shape(self, *shapes):
-        return tuple(self.sizes[label] for label in self.output)
+        return self.spec.shape
 
     def infer_dtype(self, *dtypes):
         return promote(*dtypes)
@@ -178,15 +178,18 @@ class MatMul(Einsum):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"MatMul: operands {a.describe()} and {b.describe()} must have at "
                              f"least one dimension (use * for scalars)")
-        # numpy.matmul: a 1-D operand is a vector; other operands are stacks of matrices
-        subscripts = {(False, False): "...ij,...jk->...ik", (True, False): "j,...jk->...k",
-                      (False, True): "...ij,j->...i", (True, True): "j,j->"}
         inner_a = a.shape[-1]
         inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
         if inner_a != inner_b:
             raise ValueError(f"MatMul: {a.describe()} @ {b.describe()}: inner dimensions "
                              f"{inner_a} and {inner_b} differ")
-        super().__init__(subscripts[a.ndim == 1, b.ndim == 1], a, b, name=name)
+        super().__init__(_MATMUL_SUBSCRIPTS[a.ndim == 1, b.ndim == 1], a, b, name=name)
+
+
+#: numpy.matmul as einsum subscripts, by (a is 1-D, b is 1-D): a 1-D operand is a
+#: vector; other operands are stacks of matrices.
+_MATMUL_SUBSCRIPTS = {(False, False): "...ij,...jk->...ik", (True, False): "j,...jk->...k",
+                      (False, True): "...ij,j->...i", (True, True): "j,j->"}
 
 
 def einsum_spec(op_str, operands):
@@ -197,7 +200,8 @@ def einsum_spec(op_str, operands):
     if spec is None:
         inputs, output, sizes = parse(op_str, shapes, operands)
         plan = make_plan(inputs, output, sizes, shapes)
-        spec = EinsumSpec(tuple(inputs), output, sizes, plan, matrix_product_kernel(plan))
+        spec = EinsumSpec(tuple(inputs), output, sizes, plan, matrix_product_kernel(plan),
+                          tuple(sizes[label] for label in output))
         if len(_SPECS) >= _MAX_SPECS:
             _SPECS.clear()
         _SPECS[key] = spec
