@@ -89,11 +89,13 @@ class _ChunkWriter:
     reader holds it alone. A value made in the function and not dead at its end (read
     by a later chunk, or an output) is stored into `buf` when made.
 
-    Each step the chunk reads waits (`pending`) to become an argument of its first
-    reader; a value read again later is also named there, ``k3((v5 := k1(v2)), v4)``.
-    Nesting keeps the schedule's order: when a step's waiting arguments are not the
-    last steps made, in its argument order, the waiting steps run first, as statements
-    (`_flush`), as they do before any statement.
+    A step whose value is read once, and dies there, waits (`pending`) to become an
+    argument of its reader. Nesting keeps the schedule's order: when a step's waiting
+    arguments are not the last steps made, in its argument order, or one of them is
+    read again or lives on, the waiting steps run first, as statements (`_flush`), as
+    they do before any statement. (A value named inside an expression, ``k3((v5 :=
+    k1(v2)), v4)``, would be assigned only when that argument is evaluated: an earlier
+    argument reading the same local variable would see what the slot held before.)
     """
 
     def __init__(self, steps, computed, kernel_names, namespace):
@@ -104,7 +106,6 @@ class _ChunkWriter:
         self.lines = []
         self.pending = []  # (value, expression, depth) of steps not run yet, in order
         self.waiting = set()  # the values in `pending`
-        self.stored_at_end = []  # slots of values named inside an expression, live after
 
     def source(self, name):
         """The text of ``def name(buf)``."""
@@ -112,7 +113,6 @@ class _ChunkWriter:
         for k, step in enumerate(self.steps):
             self._step(k, step)
         self._flush()
-        self.lines += [f"    buf[{s}] = v{s}" for s in self.stored_at_end]
         return "\n".join([f"def {name}(buf):", *self.lines, "    return None"])
 
     def _load_inputs(self):
@@ -144,10 +144,6 @@ class _ChunkWriter:
         for v in values:
             if inner and v in inner:
                 expression, d = inner.pop(v)
-                if self.count[v] > 1 or v not in self.freed:  # read again: named
-                    expression, d = f"(v{self.steps[v][2]} := {expression})", d + 1
-                    if v not in self.freed:
-                        self.stored_at_end.append(self.steps[v][2])
                 args.append(expression)
                 depth = max(depth, d)
             else:
@@ -171,8 +167,10 @@ class _ChunkWriter:
             return None
         if len(nested) > 1:
             nested = list(dict.fromkeys(nested))  # (a value read twice is nested once)
+        count, freed = self.count, self.freed
         if len(nested) > len(pending) or any(
-                pending[-1 - i][0] != v for i, v in enumerate(reversed(nested))):
+                pending[-1 - i][0] != v for i, v in enumerate(reversed(nested))) or any(
+                count[v] > 1 or v not in freed for v in nested):
             self._flush()
             return None
         inner = {}

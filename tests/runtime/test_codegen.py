@@ -84,3 +84,19 @@ def _traced_call(f):
         return tracemalloc.get_traced_memory()[1], values
     finally:
         tracemalloc.stop()
+
+
+def test_a_slot_reused_for_a_value_read_twice_is_read_after_it_is_assigned():
+    """A slot held v0 + v0, then (reused) a sum read twice by one product chain. Named
+    inside a nested argument, the sum was assigned only after an earlier argument had
+    read the slot's old value: the second call (generated code) gave half the product."""
+    v0 = ad.Variable(np.array([0.12573022, -0.13210486, 0.64042265]), name="v0")
+    twice = ad.Add(v0, v0)
+    t = ad.Add(v0, twice, v0)
+    product = v0 * (t * (v0 * t))
+    other = ad.Add(ad.Add(v0, v0, v0), ad.Add(v0, twice))
+    f = ad.Function([t, product, other], simplify=False, search_schedule=True)
+    expected = [4 * v0.value, 16 * v0.value ** 4, 6 * v0.value]
+    for _ in range(3):  # the loop, then the generated code
+        for got, want in zip(f(), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
