@@ -488,11 +488,15 @@ def matrix_product_kernel(plan):
     if final is not None and (final.subscripts or final.squeeze or final.summed):
         return None
     transpose_a, transpose_b = step.a_perm is not None, step.b_perm is not None
-    transpose_out = final is not None
+    if final is not None:
+        # (A B)^T is computed as B^T A^T: a fresh row-major result, not a transposed
+        # view, which every reader would read across (and an output would be copied)
+        def transposed_product(a, b):
+            return np.dot(b if transpose_b else b.T, a if transpose_a else a.T)
+        return transposed_product
 
     def matrix_product(a, b):
-        out = np.dot(a.T if transpose_a else a, b.T if transpose_b else b)
-        return out.T if transpose_out else out
+        return np.dot(a.T if transpose_a else a, b.T if transpose_b else b)
     return matrix_product
 
 
