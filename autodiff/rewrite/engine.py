@@ -306,6 +306,75 @@ class Rewriter:
             self.uses[id(new)] = self.uses.get(id(new), 0) + uses[k]
         return [mapped[id(o)] for o in outputs]
 
+    def leaves_unchanged(self, outputs, order):
+        """Whether rewriting the graph of `outputs` (`order`: its nodes, children first)
+        would give back every node as it is, told at a fraction of a pass's cost: every
+        node may be rewritten at `EXACT` only (so the polynomial pass has nothing to
+        do), no two nodes have one structure (nothing to share), and no rule of this
+        rewriter's phases fires on any node, nor is any node left open. A False may be
+        cautious (a bail-out at the first node of a higher level); a True is exact.
+
+        Graphs as users write them are mostly like this: ``ad.function`` on a forward
+        graph would otherwise pay a whole pass, the polynomial pass and a second pass
+        to find nothing."""
+        if any(self.level_of(o) != EXACT for o in outputs):
+            return False  # derivatives, or `simplify`: a pass has work to do
+        uses, consumer = graph_uses(outputs, order)
+        self.order = order
+        keys, frozen = set(), self._frozen
+        for node in order:
+            if self.level_of(node) != EXACT:
+                return False
+            if not self._unique(node, keys, frozen) or self._fires(node, uses, consumer):
+                return False
+            # as in `run`: a node's uses are known to the rules of its consumers only
+            self.uses[id(node)] = uses[id(node)]
+        return True
+
+    @staticmethod
+    def _unique(node, keys, frozen):
+        """Whether no node met before (`keys`: their structures) has `node`'s
+        structure; adds it. (Variables are never shared: each is its own input.)"""
+        children = node.children
+        if children:
+            key = structural_key(node, children, frozen)
+            if key is None:
+                key = node.key()
+        elif isinstance(node, Variable):
+            return True
+        else:
+            key = node.key()
+        if key in keys:
+            return False
+        keys.add(key)
+        return True
+
+    def _fires(self, node, uses, consumer):
+        """Whether a rule would rewrite `node` (its children unchanged), or a pass would
+        leave it open for its consumer (`uses`, `consumer`: as `walk` gives them)."""
+        tests = OPEN_TESTS.get(type(node)) if uses[id(node)] == 1 else None
+        user = consumer.get(id(node)) if tests else None
+        if user is not None:
+            self._rank_all()
+            if any(test(self, node, user) for test in tests):
+                return True
+        rules = self._rules_for(node)
+        if not rules:
+            return False
+        self._rank_all()
+        for fn in rules:
+            replacement = fn(self, node)
+            if replacement is not None and replacement is not node:
+                return True
+        return False
+
+    def _rank_all(self):
+        """Ranks for `leaves_unchanged`'s graph, as `run` gives them, made on the first
+        rule call (most nodes have no rule to call)."""
+        if not self.ranks and self.order:
+            self.ranks.update(zip(map(id, self.order), range(len(self.order))))
+            self._kept.extend(self.order)
+
     def _map(self, node, mapped):
         """`node` on its children's rewritten versions, interned (a node interned
         already, whose children are unchanged, stands for itself)."""
@@ -354,6 +423,19 @@ def walk(outputs):
                 stack.pop()
                 order.append(node)
     return order, uses, consumer
+
+
+def graph_uses(outputs, order):
+    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds."""
+    uses, consumer = dict.fromkeys(map(id, order), 0), {}
+    for root in outputs:
+        uses[id(root)] += 1
+    for node in order:
+        for child in node.children:
+            k = id(child)
+            uses[k] += 1
+            consumer[k] = node
+    return uses, consumer
 
 
 def conform(new, old):

@@ -52,8 +52,11 @@ class Function(CompiledFunction):
         if simplify == "auto":
             simplify = has_higher_order_nodes(original)
         self.rewritten = bool(simplify)
-        self.outputs = rewrite_for_evaluation(requested, fast_math) if simplify else requested
-        order = topo_sort(self.outputs) if simplify else original
+        self.outputs = rewrite_for_evaluation(requested, fast_math, original) if simplify \
+            else requested
+        # a graph the rewriting left as it was (most forward graphs) is not walked again
+        unchanged = all(a is b for a, b in zip(self.outputs, requested))
+        order = original if unchanged else topo_sort(self.outputs)
         self.nodes = order  # the graph that runs, children before parents
         steps, index = plan_steps(order, self.outputs)
         outputs = [index[id(out)] for out in self.outputs]
