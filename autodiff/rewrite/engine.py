@@ -38,6 +38,8 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
+from operator import is_
+
 import numpy as np
 
 from ..core.node import Constant, Node, Variable
@@ -237,11 +239,12 @@ class Rewriter:
         return self._settle(self.intern(node))
 
     def _settle(self, start):
-        done = self.final.get(id(start))
+        final = self.final
+        done = final.get(id(start))
         if done is not None:
             return done
         # until its rules are done, a node stands for itself (a rule may rebuild it)
-        self.final[id(start)] = start
+        final[id(start)] = start
         rules = self._rules_for(start)
         if not rules:
             return start
@@ -274,15 +277,21 @@ class Rewriter:
         return node
 
     def _rules_for(self, node):
+        """The rules that apply to `node` (by its op, level and operand classes)."""
         key = (type(node), self.level_of(node), tuple(map(type, node.children)))
         rules = self._rules.get(key)
         if rules is None:  # collected once per op, level and operand classes
             rules = self._rules[key] = applicable_rules(self._phases, *key)
         return rules
 
-    def run(self, outputs):
-        """Rewritten versions of `outputs` (a list of nodes)."""
-        order, uses, consumer = walk(outputs)
+    def run(self, outputs, order=None):
+        """Rewritten versions of `outputs` (a list of nodes). `order`: the graph's nodes,
+        children first (as `topo_sort` and `walk` give them), when the caller has them:
+        counting uses along it costs a fraction of a walk."""
+        if order is None:
+            order, uses, consumer = walk(outputs)
+        else:
+            uses, consumer = graph_uses(outputs, order)
         self.order = order
         if not self.ranks:  # the common case: ranks are positions in the walk
             self.ranks.update(zip(map(id, order), range(len(order))))
@@ -290,11 +299,12 @@ class Rewriter:
         else:
             for node in order:
                 self.rank(node)
-        mapped, final = {}, self.final
-        for node in order:
+        mapped, final, rewritten_uses = {}, self.final, self.uses
+        for node in order:  # (the loop body is inlined: it runs once per node)
             new = self._map(node, mapped)
             k = id(node)
-            tests = OPEN_TESTS.get(type(node)) if uses[k] == 1 else None
+            n = uses[k]
+            tests = OPEN_TESTS.get(type(node)) if n == 1 else None
             user = consumer.get(k) if tests else None  # None for an output
             if user is not None and id(new) not in final and \
                     any(test(self, node, user) for test in tests):
@@ -303,7 +313,8 @@ class Rewriter:
                 done = final.get(id(new))
                 new = self._settle(new) if done is None else done
             mapped[k] = new
-            self.uses[id(new)] = self.uses.get(id(new), 0) + uses[k]
+            k = id(new)
+            rewritten_uses[k] = rewritten_uses.get(k, 0) + n
         return [mapped[id(o)] for o in outputs]
 
     def leaves_unchanged(self, outputs, order):
@@ -380,12 +391,8 @@ class Rewriter:
         already, whose children are unchanged, stands for itself)."""
         kids = node.children
         children = [mapped[id(c)] for c in kids]
-        if id(node) in self.interned:
-            for a, b in zip(children, kids):
-                if a is not b:
-                    break
-            else:
-                return node
+        if id(node) in self.interned and all(map(is_, children, kids)):
+            return node
         return self.intern_as(node, children)
 
 

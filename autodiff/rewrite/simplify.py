@@ -42,7 +42,7 @@ def simplify(nodes, fast_math=False):
     give that, `nodes` come back unchanged. It costs a few times what building the graph
     did, per node.
     """
-    return _rewrite(nodes, uniform_level(FAST if fast_math else REAL))
+    return _rewrite(nodes, uniform_level(FAST if fast_math else REAL))[0]
 
 
 def rewrite_for_evaluation(nodes, fast_math=False, order=None):
@@ -53,32 +53,47 @@ def rewrite_for_evaluation(nodes, fast_math=False, order=None):
     As with `simplify`, the result is never larger nor slower than `nodes`. A graph
     with nothing to rewrite comes back as the same nodes. `order`: the graph's nodes,
     children first (`topo_sort`), when the caller has them."""
+    return rewrite_with_order(nodes, fast_math, order)[0]
+
+
+def rewrite_with_order(nodes, fast_math=False, order=None):
+    """(`rewrite_for_evaluation` of `nodes`, the nodes of the rewritten graph children
+    first, as `topo_sort` orders them): the passes walk that graph anyway, and a caller
+    that plans it need not walk it again."""
     return _rewrite(nodes, program_level(fast_math), order)
 
 
 def _rewrite(nodes, level_of, order=None):
+    """(rewritten `nodes`, their graph's topological order)."""
     start = next_serial()
     single = isinstance(nodes, Node)
     outputs = [nodes] if single else list(nodes)
     with gc_paused():
+        if order is None:
+            order = topo_sort(outputs)
         if nothing_to_rewrite(outputs, level_of, order):
-            return nodes if single else outputs
-        lowered = run_passes(outputs, level_of)
+            return (nodes if single else outputs), order
+        lowered, order = run_passes(outputs, level_of, order)
     for before, after in zip(outputs, lowered):
         if after.serial >= start:
             keep_labels(before, after)
-    return lowered[0] if single else lowered
+    return (lowered[0] if single else lowered), order
 
 
-def run_passes(outputs, level_of):
+def run_passes(outputs, level_of, order=None):
     """`outputs` (a list) through the passes: rules and sharing, polynomials, lowering;
-    or `outputs` themselves when the result would be larger or slower."""
+    or `outputs` themselves when the result would be larger or slower. Returns (those
+    nodes, their graph children first). `order`: the graph of `outputs`, children first,
+    when the caller has it."""
     rewriter = Rewriter(["canonical", "algebra"], level_of)
-    rewritten = rewriter.run(outputs)
+    rewritten = rewriter.run(outputs, order)
     given = graph_cost(outputs, rewriter.order)
-    simplified = expand_polynomials(rewritten, rewriter, given[0])
-    lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified)
-    return lowered if no_worse(graph_cost(lowered), given) else outputs
+    simplified, simplified_order = expand_polynomials(rewritten, rewriter, given[0])
+    lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified, simplified_order)
+    lowered_order = walk(lowered)[0]
+    if no_worse(graph_cost(lowered, lowered_order), given):
+        return lowered, lowered_order
+    return outputs, rewriter.order
 
 
 def nothing_to_rewrite(outputs, level_of, order=None):
@@ -87,7 +102,7 @@ def nothing_to_rewrite(outputs, level_of, order=None):
     only where bits cannot change, mostly is (then the passes would cost several times
     what building it did, to find nothing)."""
     if any(level_of(o) != EXACT for o in outputs):
-        return False  # before the walk: derivatives always have work for the passes
+        return False  # derivatives: the passes always have work
     if order is None:
         order = topo_sort(outputs)
     return Rewriter(PHASES, level_of).leaves_unchanged(outputs, order)

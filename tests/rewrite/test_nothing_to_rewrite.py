@@ -6,8 +6,8 @@ from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
 from autodiff.core.gcpause import gc_paused
-from autodiff.rewrite import rewrite_for_evaluation
-from autodiff.rewrite.engine import program_level
+from autodiff.rewrite import rewrite_for_evaluation, rewrite_with_order
+from autodiff.rewrite.engine import program_level, walk
 from autodiff.rewrite.simplify import nothing_to_rewrite, run_passes
 
 
@@ -99,8 +99,22 @@ def forward_graphs(draw):
 @given(forward_graphs())
 def test_the_check_passes_over_exactly_what_the_passes_leave_alone(outputs):
     with gc_paused():
-        unchanged = all(a is b for a, b in zip(run_passes(outputs, program_level()), outputs))
+        rewritten, _ = run_passes(outputs, program_level())
+        unchanged = all(a is b for a, b in zip(rewritten, outputs))
     if checked(outputs):
         assert unchanged
     # the check is exact on graphs of these ops: it misses no graph with nothing to do
     assert checked(outputs) == unchanged
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(forward_graphs(), st.booleans())
+def test_the_order_returned_with_a_rewrite_is_the_topological_order(outputs, derive):
+    if derive:
+        a = ad.topo_sort(outputs)[0]  # a Variable: the first leaf
+        outputs = [*outputs, *ad.grad(ad.sum(outputs[-1] * outputs[-1]), [a])]
+    given_order = ad.topo_sort(outputs)
+    for order in (None, given_order):
+        rewritten, got = rewrite_with_order(outputs, order=order)
+        assert [id(n) for n in got] == [id(n) for n in ad.topo_sort(rewritten)]
+        assert [id(n) for n in walk(outputs)[0]] == [id(n) for n in given_order]
