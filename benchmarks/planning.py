@@ -26,8 +26,9 @@ range in brackets when it spreads over 10%):
 
 * build: making the graph; grad: ``ad.grad`` (grad graphs only).
 * plan: constructing the Function, all of it; of which rewrite
-  (``rewrite_for_evaluation``) and schedule (steps, order and slots: the part in
-  ``autodiff/runtime/schedule.py``); the rest is traversal and bookkeeping.
+  (``rewrite_for_evaluation``, or ``rewrite_with_order`` where Function calls that) and
+  schedule (steps, order and slots: the part in ``autodiff/runtime/schedule.py``); the
+  rest is traversal and bookkeeping.
 * plan/build: plan over the time that made the graph (build, plus grad for grad graphs);
   sched/build the same for the schedule alone.
 * call 1: the first call (the step loop); call 2: the second, which generates the
@@ -101,8 +102,8 @@ class PhaseTimer:
     """Wraps the planning passes `Function` calls (by the names function.py imports them
     under) to add up the seconds spent in each; names it does not find are skipped."""
 
-    PHASES = {"rewrite_for_evaluation": "rewrite", "plan_steps": "schedule",
-              "best_order": "schedule", "assign_slots": "schedule",
+    PHASES = {"rewrite_for_evaluation": "rewrite", "rewrite_with_order": "rewrite",
+              "plan_steps": "schedule", "best_order": "schedule", "assign_slots": "schedule",
               "compile_steps": "codegen"}
 
     def __init__(self):

@@ -38,6 +38,8 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
+from operator import is_
+
 import numpy as np
 
 from ..core.node import Constant, Node, Variable
@@ -237,11 +239,12 @@ class Rewriter:
         return self._settle(self.intern(node))
 
     def _settle(self, start):
-        done = self.final.get(id(start))
+        final = self.final
+        done = final.get(id(start))
         if done is not None:
             return done
         # until its rules are done, a node stands for itself (a rule may rebuild it)
-        self.final[id(start)] = start
+        final[id(start)] = start
         rules = self._rules_for(start)
         if not rules:
             return start
@@ -274,15 +277,21 @@ class Rewriter:
         return node
 
     def _rules_for(self, node):
+        """The rules that apply to `node` (by its op, level and operand classes)."""
         key = (type(node), self.level_of(node), tuple(map(type, node.children)))
         rules = self._rules.get(key)
         if rules is None:  # collected once per op, level and operand classes
             rules = self._rules[key] = applicable_rules(self._phases, *key)
         return rules
 
-    def run(self, outputs):
-        """Rewritten versions of `outputs` (a list of nodes)."""
-        order, uses, consumer = walk(outputs)
+    def run(self, outputs, order=None):
+        """Rewritten versions of `outputs` (a list of nodes). `order`: the graph's nodes,
+        children first (as `topo_sort` and `walk` give them), when the caller has them:
+        counting uses along it costs a fraction of a walk."""
+        if order is None:
+            order, uses, consumer = walk(outputs)
+        else:
+            uses, consumer = graph_uses(outputs, order)
         self.order = order
         if not self.ranks:  # the common case: ranks are positions in the walk
             self.ranks.update(zip(map(id, order), range(len(order))))
@@ -290,11 +299,12 @@ class Rewriter:
         else:
             for node in order:
                 self.rank(node)
-        mapped, final = {}, self.final
-        for node in order:
+        mapped, final, rewritten_uses = {}, self.final, self.uses
+        for node in order:  # (the loop body is inlined: it runs once per node)
             new = self._map(node, mapped)
             k = id(node)
-            tests = OPEN_TESTS.get(type(node)) if uses[k] == 1 else None
+            n = uses[k]
+            tests = OPEN_TESTS.get(type(node)) if n == 1 else None
             user = consumer.get(k) if tests else None  # None for an output
             if user is not None and id(new) not in final and \
                     any(test(self, node, user) for test in tests):
@@ -303,20 +313,86 @@ class Rewriter:
                 done = final.get(id(new))
                 new = self._settle(new) if done is None else done
             mapped[k] = new
-            self.uses[id(new)] = self.uses.get(id(new), 0) + uses[k]
+            k = id(new)
+            rewritten_uses[k] = rewritten_uses.get(k, 0) + n
         return [mapped[id(o)] for o in outputs]
+
+    def leaves_unchanged(self, outputs, order):
+        """Whether rewriting the graph of `outputs` (`order`: its nodes, children first)
+        would give back every node as it is, told at a fraction of a pass's cost: every
+        node may be rewritten at `EXACT` only (so the polynomial pass has nothing to
+        do), no two nodes have one structure (nothing to share), and no rule of this
+        rewriter's phases fires on any node, nor is any node left open. A False may be
+        cautious (a bail-out at the first node of a higher level); a True is exact.
+
+        Graphs as users write them are mostly like this: ``ad.function`` on a forward
+        graph would otherwise pay a whole pass, the polynomial pass and a second pass
+        to find nothing."""
+        if any(self.level_of(o) != EXACT for o in outputs):
+            return False  # derivatives, or `simplify`: a pass has work to do
+        uses, consumer = graph_uses(outputs, order)
+        self.order = order
+        keys, frozen = set(), self._frozen
+        for node in order:
+            if self.level_of(node) != EXACT:
+                return False
+            if not self._unique(node, keys, frozen) or self._fires(node, uses, consumer):
+                return False
+            # as in `run`: a node's uses are known to the rules of its consumers only
+            self.uses[id(node)] = uses[id(node)]
+        return True
+
+    @staticmethod
+    def _unique(node, keys, frozen):
+        """Whether no node met before (`keys`: their structures) has `node`'s
+        structure; adds it. (Variables are never shared: each is its own input.)"""
+        children = node.children
+        if children:
+            key = structural_key(node, children, frozen)
+            if key is None:
+                key = node.key()
+        elif isinstance(node, Variable):
+            return True
+        else:
+            key = node.key()
+        if key in keys:
+            return False
+        keys.add(key)
+        return True
+
+    def _fires(self, node, uses, consumer):
+        """Whether a rule would rewrite `node` (its children unchanged), or a pass would
+        leave it open for its consumer (`uses`, `consumer`: as `walk` gives them)."""
+        tests = OPEN_TESTS.get(type(node)) if uses[id(node)] == 1 else None
+        user = consumer.get(id(node)) if tests else None
+        if user is not None:
+            self._rank_all()
+            if any(test(self, node, user) for test in tests):
+                return True
+        rules = self._rules_for(node)
+        if not rules:
+            return False
+        self._rank_all()
+        for fn in rules:
+            replacement = fn(self, node)
+            if replacement is not None and replacement is not node:
+                return True
+        return False
+
+    def _rank_all(self):
+        """Ranks for `leaves_unchanged`'s graph, as `run` gives them, made on the first
+        rule call (most nodes have no rule to call)."""
+        if not self.ranks and self.order:
+            self.ranks.update(zip(map(id, self.order), range(len(self.order))))
+            self._kept.extend(self.order)
 
     def _map(self, node, mapped):
         """`node` on its children's rewritten versions, interned (a node interned
         already, whose children are unchanged, stands for itself)."""
         kids = node.children
         children = [mapped[id(c)] for c in kids]
-        if id(node) in self.interned:
-            for a, b in zip(children, kids):
-                if a is not b:
-                    break
-            else:
-                return node
+        if id(node) in self.interned and all(map(is_, children, kids)):
+            return node
         return self.intern_as(node, children)
 
 
@@ -354,6 +430,19 @@ def walk(outputs):
                 stack.pop()
                 order.append(node)
     return order, uses, consumer
+
+
+def graph_uses(outputs, order):
+    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds."""
+    uses, consumer = dict.fromkeys(map(id, order), 0), {}
+    for root in outputs:
+        uses[id(root)] += 1
+    for node in order:
+        for child in node.children:
+            k = id(child)
+            uses[k] += 1
+            consumer[k] = node
+    return uses, consumer
 
 
 def conform(new, old):

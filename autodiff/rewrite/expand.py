@@ -28,9 +28,11 @@ MAX_EMITTED_ATOMS = 64
 
 
 def expand_polynomials(outputs, rw, given_size=0):
-    """`outputs` with polynomial subexpressions in normal form (built with `rw.make`).
-    `given_size`: the number of nodes of the graph as the user gave it (the budget of
-    polynomial work is proportional to it, or to the graph here if that is larger)."""
+    """(`outputs` with polynomial subexpressions in normal form, built with `rw.make`;
+    the nodes of their graph children first when that is the graph given, else None: the
+    next pass need not walk it again). `given_size`: the number of nodes of the graph as
+    the user gave it (the budget of polynomial work is proportional to it, or to the
+    graph here if that is larger)."""
     order = topo_sort(outputs)
     atoms = P.Atoms()
     budget = P.Budget(max(MIN_WORK, WORK_PER_NODE * max(given_size, len(order))))
@@ -43,7 +45,9 @@ def expand_polynomials(outputs, rw, given_size=0):
             emitted = normal_form(node, polys[id(node)], sizes[id(node)], atoms, rw, counted)
             if emitted is not None:
                 forms[id(node)] = emitted
-    return replaced(order, outputs, forms, rw) if forms else list(outputs)
+    if forms:
+        return replaced(order, outputs, forms, rw), None
+    return list(outputs), order
 
 
 def replaced(order, outputs, forms, rw):

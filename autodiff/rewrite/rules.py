@@ -351,6 +351,8 @@ def collect_products(rw, node):
     a, b = node.children
     if a is not b and not any(isinstance(c, _PRODUCT_PARTS) for c in node.children):
         return None  # two distinct plain factors: nothing to collect
+    if _closed_distinct_factors(rw, node):
+        return None  # the same, told before factor_powers' work (most products)
     powers, bases = {}, []
     coefficient, arrays = factor_powers(rw, node, powers, bases)
     fast = rw.allows(node, FAST)
@@ -387,6 +389,28 @@ def collect_products(rw, node):
     elif coefficient != 1:
         result = Mul(const(coefficient, node), result)
     return None if result.key() == node.key() else result
+
+
+def _closed_distinct_factors(rw, node):
+    """Whether `factor_powers` would find `node`'s two factors as they are (neither a
+    product nor a negation it opens) and of two different bases (a constant's base is
+    itself): then nothing merges."""
+    a, b = node.children
+    if a is b or isinstance(a, Constant) and isinstance(b, Constant):
+        return False
+    for f in (a, b):
+        if isinstance(f, (Mul, Negate)) and f.dtype == node.dtype and not rw.shared(f) \
+                and not (isinstance(f, Mul) and f.strong):
+            return False
+    return _power_base(a) is not _power_base(b)
+
+
+def _power_base(f):
+    """x for a power x**k with a scalar constant k (as `factor_powers` reads it), else f."""
+    if isinstance(f, Pow) and f.children[1].shape == () \
+            and scalar_constant(f.children[1]) is not None:
+        return f.children[0]
+    return f
 
 
 @rule("algebra", Mul)

@@ -4,14 +4,19 @@ Both run the same pipeline: one pass of the `canonical` and `algebra` rules (sha
 equal subgraphs on the way), the polynomial pass, and the `lower` pass. Each is linear
 in the graph. The result is kept only when it is no larger and no slower than the graph
 as given (`graph_cost`); otherwise the given nodes are returned as they are.
+
+Before the passes, one cheap walk (`nothing_to_rewrite`) tells the graphs they would give
+back unchanged (a forward graph with nothing to share, fold or drop, the common case
+before a graph runs): those are returned at once.
 """
 from ..core.context import next_serial
 from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node
 from ..ops.einsum import Einsum
+from ..core.traversal import topo_sort
 from . import rules  # noqa: F401  (registers the rules)
-from .engine import FAST, REAL, Rewriter, program_level, uniform_level, walk
+from .engine import EXACT, FAST, PHASES, REAL, Rewriter, program_level, uniform_level, walk
 from .expand import expand_polynomials
 
 #: What running one node costs beyond its arithmetic, in element operations (a kernel
@@ -37,34 +42,70 @@ def simplify(nodes, fast_math=False):
     give that, `nodes` come back unchanged. It costs a few times what building the graph
     did, per node.
     """
-    return _rewrite(nodes, uniform_level(FAST if fast_math else REAL))
+    return _rewrite(nodes, uniform_level(FAST if fast_math else REAL))[0]
 
 
-def rewrite_for_evaluation(nodes, fast_math=False):
+def rewrite_for_evaluation(nodes, fast_math=False, order=None):
     """The rewriting `ad.function` and `ad.evaluate` do before running `nodes`: what the
     user wrote is computed exactly as written (only rewrites that change no bit: equal
     subgraphs shared, constants folded, ``x*1``, ``--x``), and derivative parts are
     simplified as `simplify` does. With `fast_math`, `simplify(nodes, fast_math=True)`.
-    As with `simplify`, the result is never larger nor slower than `nodes`."""
-    return _rewrite(nodes, program_level(fast_math))
+    As with `simplify`, the result is never larger nor slower than `nodes`. A graph
+    with nothing to rewrite comes back as the same nodes. `order`: the graph's nodes,
+    children first (`topo_sort`), when the caller has them."""
+    return rewrite_with_order(nodes, fast_math, order)[0]
 
 
-def _rewrite(nodes, level_of):
+def rewrite_with_order(nodes, fast_math=False, order=None):
+    """(`rewrite_for_evaluation` of `nodes`, the nodes of the rewritten graph children
+    first, as `topo_sort` orders them): the passes walk that graph anyway, and a caller
+    that plans it need not walk it again."""
+    return _rewrite(nodes, program_level(fast_math), order)
+
+
+def _rewrite(nodes, level_of, order=None):
+    """(rewritten `nodes`, their graph's topological order)."""
     start = next_serial()
     single = isinstance(nodes, Node)
     outputs = [nodes] if single else list(nodes)
     with gc_paused():
-        rewriter = Rewriter(["canonical", "algebra"], level_of)
-        rewritten = rewriter.run(outputs)
-        given = graph_cost(outputs, rewriter.order)
-        simplified = expand_polynomials(rewritten, rewriter, given[0])
-        lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified)
-        if not no_worse(graph_cost(lowered), given):
-            lowered = outputs
+        if order is None:
+            order = topo_sort(outputs)
+        if nothing_to_rewrite(outputs, level_of, order):
+            return (nodes if single else outputs), order
+        lowered, order = run_passes(outputs, level_of, order)
     for before, after in zip(outputs, lowered):
         if after.serial >= start:
             keep_labels(before, after)
-    return lowered[0] if single else lowered
+    return (lowered[0] if single else lowered), order
+
+
+def run_passes(outputs, level_of, order=None):
+    """`outputs` (a list) through the passes: rules and sharing, polynomials, lowering;
+    or `outputs` themselves when the result would be larger or slower. Returns (those
+    nodes, their graph children first). `order`: the graph of `outputs`, children first,
+    when the caller has it."""
+    rewriter = Rewriter(["canonical", "algebra"], level_of)
+    rewritten = rewriter.run(outputs, order)
+    given = graph_cost(outputs, rewriter.order)
+    simplified, simplified_order = expand_polynomials(rewritten, rewriter, given[0])
+    lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified, simplified_order)
+    lowered_order = walk(lowered)[0]
+    if no_worse(graph_cost(lowered, lowered_order), given):
+        return lowered, lowered_order
+    return outputs, rewriter.order
+
+
+def nothing_to_rewrite(outputs, level_of, order=None):
+    """Whether the passes of `_rewrite` would give `outputs` back as they are (see
+    `Rewriter.leaves_unchanged`): checked first, since a graph a user wrote, rewritten
+    only where bits cannot change, mostly is (then the passes would cost several times
+    what building it did, to find nothing)."""
+    if any(level_of(o) != EXACT for o in outputs):
+        return False  # derivatives: the passes always have work
+    if order is None:
+        order = topo_sort(outputs)
+    return Rewriter(PHASES, level_of).leaves_unchanged(outputs, order)
 
 
 def keep_labels(before, after):

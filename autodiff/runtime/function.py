@@ -17,7 +17,7 @@ import numpy as np
 from ..core.gcpause import gc_paused
 from ..core.node import Variable, Constant, check_value_shape
 from ..core.traversal import topo_sort
-from ..rewrite import rewrite_for_evaluation
+from ..rewrite import rewrite_with_order
 from .codegen import compile_steps
 from .compiled import CompiledFunction
 from .schedule import add_into_total, assign_slots, best_order, plan_steps, value_bytes
@@ -52,8 +52,10 @@ class Function(CompiledFunction):
         if simplify == "auto":
             simplify = has_higher_order_nodes(original)
         self.rewritten = bool(simplify)
-        self.outputs = rewrite_for_evaluation(requested, fast_math) if simplify else requested
-        order = topo_sort(self.outputs) if simplify else original
+        if simplify:  # the rewriting walks the graph it returns: its order is reused
+            self.outputs, order = rewrite_with_order(requested, fast_math, original)
+        else:
+            self.outputs, order = requested, original
         self.nodes = order  # the graph that runs, children before parents
         steps, index = plan_steps(order, self.outputs)
         outputs = [index[id(out)] for out in self.outputs]
