@@ -69,7 +69,7 @@ class SoftmaxCEWithLogits(Node):
 class SoftmaxCEGrad(Node):
     """``SoftmaxCEGrad(labels, logits, g)``: the cotangent `SoftmaxCEWithLogits` sends
     to its logits for the row cotangent `g` (shape ``logits.shape[:-1]``):
-    ``g[..., None] * (softmax(logits) * sum(labels) - labels)``, summed over the last axis.
+    ``g[..., None] * (softmax(logits) * sum(labels, -1) - labels)``, of the logits' shape.
 
     One fused kernel, as the loss is one: a training step differentiates a loss per time
     step or batch, and five nodes (softmax, two products, a difference, a row sum) cost
@@ -119,13 +119,13 @@ class SoftmaxCEGrad(Node):
         total = None if self.unit_rows else ReduceSumKeepDims(labels, (labels.ndim - 1,))
         weighted = probs if total is None else Mul(probs, total)
         row = c.ndim - 1
+        scaled = Mul(c, g_row)
         parts = [None, None, None]
         if cotangent_needed(0):  # d/dlabels: -c g, plus the sum's share through softmax
-            scaled = Mul(c, g_row)
             parts[0] = Negate(scaled) if total is None else Subtract(
                 ReduceSumKeepDims(Mul(scaled, probs), (row,)), scaled)
         if cotangent_needed(1):  # softmax's own rule for the cotangent c g sum(labels)
-            u = Mul(c, g_row) if total is None else Mul(Mul(c, g_row), total)
+            u = scaled if total is None else Mul(scaled, total)
             parts[1] = Mul(probs, Subtract(u, ReduceSumKeepDims(Mul(u, probs), (row,))))
         if cotangent_needed(2):
             parts[2] = Reshape(ReduceSumKeepDims(Mul(c, Subtract(weighted, labels)), (row,)),
