@@ -67,7 +67,8 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     key = (backend, signature(order, outputs, feed, simplify, single))
     plan = _plans.get(key)
     if plan is None:
-        plan = Function(outputs, inputs=list(feed), simplify=simplify, search_schedule=False)
+        plan = Function.with_order(outputs, order, inputs=list(feed), simplify=simplify,
+                                   search_schedule=False)
         _remember(_plans, key, plan)
         _remember(_by_nodes, same_nodes, (outputs, plan, None))
         values = plan(*feed.values())

@@ -43,12 +43,22 @@ class Function(CompiledFunction):
         super().__init__(outputs, inputs, updates, simplify=simplify,
                          search_schedule=search_schedule, fast_math=fast_math)
 
+    @classmethod
+    def with_order(cls, outputs, order, inputs=(), **options):
+        """`Function(outputs, inputs, **options)` for a caller that has sorted the graph
+        already (`order`: its nodes children first, as `topo_sort` gives them; no update
+        nodes): planning a large graph then walks it once less."""
+        function = cls.__new__(cls)
+        function._given_order = order
+        function.__init__(outputs, inputs, **options)
+        return function
+
     def _compile(self, nodes):
         with gc_paused():
             self._plan(nodes, **self._options)
 
     def _plan(self, requested, simplify, search_schedule, fast_math):
-        original = topo_sort(requested)
+        original = self.__dict__.pop("_given_order", None) or topo_sort(requested)
         if simplify == "auto":
             simplify = has_higher_order_nodes(original)
         self.rewritten = bool(simplify)
@@ -81,13 +91,15 @@ class Function(CompiledFunction):
         self.input_slots = {k for _, how, k in self.leaves if how == "input"}
         self.original_nodes = original
         # (kernel, argument slots, output slot, slots to free after it, node)
+        computed = [i for i in step_order if steps[i].args]
         self.steps = [(steps[i].kernel, tuple(slot[a] for a in steps[i].args), slot[i],
-                       frees.get(i, ()), steps[i].node)
-                      for i in step_order if steps[i].args]
-        # the steps whose kernel is their node's own (not a running total's np.add), by
-        # the node's position in the graph as given: `rebind` takes theirs from a new graph
-        self._rebindable = [(k, position[id(s[4])]) for k, s in enumerate(self.steps)
-                            if not self.rewritten and s[0] not in _RUNNING_TOTALS]
+                       frees.get(i, ()), steps[i].node) for i in computed]
+        # the steps whose kernel is their node's own (not a running total's np.add, nor
+        # one the planner chose), by the node's position in the graph as given: `rebind`
+        # takes theirs from a new graph
+        self._rebindable = [] if self.rewritten else \
+            [(k, position[id(steps[i].node)]) for k, i in enumerate(computed)
+             if steps[i].own_kernel]
         self._compiled = None  # straight-line code for the steps, made at the second call
         self._called = False
 

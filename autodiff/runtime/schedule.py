@@ -24,6 +24,7 @@ import heapq
 import numpy as np
 
 from ..ops.arithmetic import Add
+from .layouts import TransposedCopy, matrices_read_transposed, product_with_transposed
 
 
 #: Sums of at least this many terms are reductions whose terms arrive over the run (a
@@ -37,10 +38,11 @@ class Step:
     `node` (a leaf when `args` is empty). The running totals of a split sum are Steps of
     the sum's node with kernel ``np.add``."""
 
-    __slots__ = ("node", "args", "kernel", "size", "accumulates")
+    __slots__ = ("node", "args", "kernel", "size", "accumulates", "own_kernel")
 
     def __init__(self, node, args, kernel=None, accumulates=False):
         self.node, self.args, self.accumulates = node, args, accumulates
+        self.own_kernel = kernel is None  # the node's own (a graph rebuilt gives it anew)
         if kernel is None and args:
             kernel = node.kernel()
         self.kernel = kernel
@@ -70,6 +72,8 @@ def plan_steps(order, outputs):
     sum in the last bits; sums the user wrote are computed as written.)
     """
     merged = _sums_merged_into_their_reader(order, outputs)
+    read_transposed = matrices_read_transposed(order)
+    copies = {}  # id(matrix) -> the Step of its transposed copy (see layouts.py)
     steps, index = [], {}
     for node in order:
         if id(node) in merged:
@@ -79,10 +83,25 @@ def plan_steps(order, outputs):
             if _reorderable(node):
                 args.sort(key=lambda a: (max(steps[a].args, default=-1), a))
             _sum_chain(node, args, steps)
+        elif read_transposed and product_with_transposed(node) \
+                and id(node.children[1]) in read_transposed:
+            _product_on_copy(node, index, copies, steps)
         else:
             steps.append(Step(node, tuple([index[id(c)] for c in node.children])))
         index[id(node)] = len(steps) - 1
     return steps, index
+
+
+def _product_on_copy(node, index, copies, steps):
+    """Append the Step of ``a @ b.T`` (`node`) as ``a @ c``, c the row-major copy of
+    ``b.T``: made by a Step placed before its first reader, shared by the others."""
+    a, b = node.children
+    copy = copies.get(id(b))
+    if copy is None:
+        made = TransposedCopy(b)  # (not in the graph: `rebind` must not look for it there)
+        steps.append(Step(made, (index[id(b)],), made.forward))
+        copy = copies[id(b)] = len(steps) - 1
+    steps.append(Step(node, (index[id(a)], copy), np.dot))
 
 
 def _sum_chain(node, args, steps):

@@ -88,7 +88,8 @@ def test_gradient_summed_over_time_keeps_one_running_total():
 
 @pytest.mark.parametrize("segment", [10, 20])
 def test_checkpointed_segments_keep_less_than_the_plain_graph(segment):
-    steps, hidden = 200, 40
+    # (long enough that the hidden states, not the few matrices, make the plain peak)
+    steps, hidden = 400, 40
     plain, W, X = _rnn_gradient(steps, hidden)
     checkpointed, W2, X2 = _rnn_gradient(steps, hidden, segment)
     for got, want in zip(checkpointed(), _rnn_reference(W2.value, X2.value)):
@@ -140,9 +141,10 @@ def test_rnn_gradient_holds_one_hidden_state_per_step_and_three_matrices():
         assert np.allclose(got, want)
     vector, matrix, scalar = hidden * 8, hidden * hidden * 8, 8
     # h_t for every t (read by the backward step of t and by the outer product of t+1);
-    # the running total of dW, and two outer products at its first addition; the
-    # gradient, pre-activation gradient, tanh derivative and product of the current step
-    kept = steps * vector + 3 * matrix + 4 * vector + 2 * scalar
+    # the running total of dW, and two outer products at its first addition; the row-major
+    # copy of W.T the backward products read (layouts.py); the gradient, pre-activation
+    # gradient, tanh derivative and product of the current step
+    kept = steps * vector + 4 * matrix + 4 * vector + 2 * scalar
     assert f.planned_peak_bytes() <= kept
 
 
@@ -156,7 +158,7 @@ def test_checkpointed_rnn_holds_segment_starts_and_one_segment(segment):
     # the hidden state at each segment's start and each segment's loss, one segment's
     # recomputed hidden states, and what the plain gradient holds besides its states
     kept = ((steps // segment + segment) * vector + steps // segment * scalar
-            + 3 * matrix + 4 * vector + 2 * scalar)
+            + 4 * matrix + 4 * vector + 2 * scalar)
     assert f.planned_peak_bytes() <= kept
 
 
