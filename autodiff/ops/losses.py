@@ -225,16 +225,32 @@ def _softmax_ce(labels, logits, xp):
     plan runs.)"""
     shifted = logits - logits.max(axis=-1, keepdims=True, initial=-np.inf)
     log_total = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
-    return (labels * (log_total - shifted)).sum(axis=-1)
+    if xp is not np:
+        return (labels * (log_total - shifted)).sum(axis=-1)
+    # the same operations in place: on a training step's rows, allocations cost as much
+    # as the arithmetic
+    np.subtract(log_total, shifted, out=shifted)
+    shifted *= labels
+    return shifted.sum(axis=-1)
 
 
 def _softmax_ce_grad(labels, logits, g, unit_rows, xp):
     """g[..., None] * (softmax(z) * sum(labels) - labels), softmax computed once."""
-    e = xp.exp(logits - logits.max(axis=-1, keepdims=True, initial=-np.inf))
-    scale = 1 / e.sum(axis=-1, keepdims=True)
+    g = g[..., None]
+    if xp is not np:
+        e = xp.exp(logits - logits.max(axis=-1, keepdims=True, initial=-np.inf))
+        scale = 1 / e.sum(axis=-1, keepdims=True)
+        if not unit_rows:
+            scale = scale * labels.sum(axis=-1, keepdims=True)
+        return (e * scale - labels) * g
+    e = logits - logits.max(axis=-1, keepdims=True, initial=-np.inf)  # then in place
+    np.exp(e, out=e)
+    scale = g / e.sum(axis=-1, keepdims=True)
     if not unit_rows:
-        scale = scale * labels.sum(axis=-1, keepdims=True)
-    return (e * scale - labels) * g[..., None]
+        scale *= labels.sum(axis=-1, keepdims=True)
+    e *= scale
+    e -= labels * g
+    return e
 
 
 def _sigmoid_ce(y, z, xp):
