@@ -435,6 +435,10 @@ class Variable(Node):
 
     @value.setter
     def value(self, new):
+        if new is self._value and self._holder is None:
+            # ``v.value -= lr * g``: numpy updated the Variable's own array in place and
+            # Python assigns it back; a copy (of a whole weight matrix) would gain nothing
+            return
         array = np.asarray(new)
         check_value_shape(self, array)
         self.set_value_owned(np.array(array, dtype=self.dtype))

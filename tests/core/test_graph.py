@@ -81,6 +81,22 @@ def test_values_are_never_stale():
     assert y() == 25  # feed is for that call only
 
 
+def test_an_update_in_place_is_seen_and_the_value_stays_the_variables_own():
+    start = np.array([1.0, 2.0])
+    x = ad.Variable(start, name="x")
+    y = ad.sum(x * x)
+    f = ad.function(y)
+    assert f() == 5
+    for step in range(1, 3):
+        x.value -= 0.5  # as in a hand-written SGD step
+        assert y() == f() == ad.evaluate(y) == np.sum((start - 0.5 * step) ** 2)
+    np.testing.assert_array_equal(start, [1.0, 2.0])  # the array given was copied
+    given = np.array([5.0, 6.0])
+    x.value = given
+    given[:] = 0  # an array set from outside is still copied
+    assert f() == 61
+
+
 def test_setting_a_value_of_another_shape_is_refused():
     x = ad.Variable(np.zeros(3), name="x")
     with pytest.raises(ValueError, match=r"x \(3,\).*shape \(4,\)"):
