@@ -149,7 +149,7 @@ class Function(CompiledFunction):
             return self._owned(self._run_steps(buf, steps), stored)
 
     def _load(self, values, nodes, prepared=False):
-        """The buffer with the leaves' values as read-only views, and the ids of those
+        """The buffer with the leaves' values as read-only views, and {id: array} of those
         arrays (an output that is one of them is copied)."""
         buf = [None] * self.size
         for s, how, what in self.leaves:
@@ -160,7 +160,9 @@ class Function(CompiledFunction):
                 buf[s] = read_only(nodes[what].value)
             else:
                 buf[s] = what
-        stored = {id(buf[s]) for s, _, _ in self.leaves}
+        # (the arrays themselves are kept: an id alone could be reused by an output made
+        # after the step loop freed the leaf, and that output would be copied for nothing)
+        stored = {id(buf[s]): buf[s] for s, _, _ in self.leaves}
         return buf, stored
 
     @staticmethod
