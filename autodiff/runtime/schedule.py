@@ -25,6 +25,8 @@ import numpy as np
 
 from ..ops.arithmetic import Add
 from .layouts import TransposedCopy, matrices_read_transposed, product_with_transposed
+from .shared_softmax import READERS as LOG_SOFTMAX_READERS
+from .shared_softmax import LogSoftmaxRows, paired_rows, reader_kernel
 
 
 #: Sums of at least this many terms are reductions whose terms arrive over the run (a
@@ -74,6 +76,8 @@ def plan_steps(order, outputs):
     merged = _sums_merged_into_their_reader(order, outputs)
     read_transposed = matrices_read_transposed(order)
     copies = {}  # id(matrix) -> the Step of its transposed copy (see layouts.py)
+    paired = paired_rows(order)
+    log_softmax = {}  # (id(labels), id(logits)) -> the Step of it (see shared_softmax.py)
     steps, index = [], {}
     for node in order:
         if id(node) in merged:
@@ -86,6 +90,9 @@ def plan_steps(order, outputs):
         elif read_transposed and product_with_transposed(node) \
                 and id(node.children[1]) in read_transposed:
             _product_on_copy(node, index, copies, steps)
+        elif paired and type(node) in LOG_SOFTMAX_READERS \
+                and (id(node.children[0]), id(node.children[1])) in paired:
+            _on_shared_log_softmax(node, index, log_softmax, steps)
         else:
             steps.append(Step(node, tuple([index[id(c)] for c in node.children])))
         index[id(node)] = len(steps) - 1
@@ -102,6 +109,20 @@ def _product_on_copy(node, index, copies, steps):
         steps.append(Step(made, (index[id(b)],), made.forward))
         copy = copies[id(b)] = len(steps) - 1
     steps.append(Step(node, (index[id(a)], copy), np.dot))
+
+
+def _on_shared_log_softmax(node, index, made, steps):
+    """Append the Step of a softmax cross-entropy or its gradient (`node`) reading the
+    log-softmax of its logits: made by a Step placed before its first reader."""
+    labels, logits = node.children[:2]
+    key = (id(labels), id(logits))
+    shared = made.get(key)
+    if shared is None:
+        rows = LogSoftmaxRows(logits)  # (not in the graph: `rebind` must not look for it)
+        steps.append(Step(rows, (index[id(logits)],), rows.forward))
+        shared = made[key] = len(steps) - 1
+    args = (index[id(labels)], shared) + tuple(index[id(c)] for c in node.children[2:])
+    steps.append(Step(node, args, reader_kernel(node)))
 
 
 def _sum_chain(node, args, steps):
