@@ -72,6 +72,10 @@ def plan_steps(order, outputs):
     the terms are added in the order their inputs become available: for a gradient summed
     over time steps this order is time. (Their rounding may differ from a left-to-right
     sum in the last bits; sums the user wrote are computed as written.)
+
+    Derivative steps may read a value the planner adds: a transposed copy of a matrix
+    that several products read transposed (`layouts.py`), or the log-softmax a softmax
+    cross-entropy shares with its gradient (`shared_softmax.py`).
     """
     merged = _sums_merged_into_their_reader(order, outputs)
     read_transposed = matrices_read_transposed(order)
