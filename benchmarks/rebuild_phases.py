@@ -21,15 +21,17 @@ with a clock between its parts:
   "of which bind, load, copy" is the part spent in the runtime's method that runs a plan
   (``Function.__call__`` in code without a plan cache, which plans a new Function every
   step; ``Function.rebind`` or ``Function._run`` in code with one) outside the step loop;
-* evaluate: the step loop, ``Function._run_steps``: the kernels and the interpreter loop
-  around them (with a cached plan also its shape and dtype checks);
+* evaluate: running the kernels, ``Function._run_kernels`` (the step loop on a plan's
+  first run, then generated code; a cached plan runs the new graph's kernels in the same
+  code), or ``Function._run_steps`` in code without it (the step loop every time, with a
+  cached plan also its shape and dtype checks);
 * update: clipping and Adagrad (W3) or SGD (W2) in numpy, the same code as numpy by hand;
 * total: the whole instrumented step.
 
 How plan and evaluate are split: those runtime methods are wrapped (on the class, for the
 whole run) with a wall clock that adds up the time spent inside them; evaluate is the time
-inside ``_run_steps``, plan the rest of the ``ad.evaluate`` call. Both checkouts have a
-``Function`` class in ``autodiff.runtime`` with ``_run_steps``; the script picks the
+inside ``_run_kernels`` (or ``_run_steps``), plan the rest of the ``ad.evaluate`` call.
+Both checkouts have a ``Function`` class in ``autodiff.runtime``; the script picks the
 methods that exist. This is not cProfile: a profiler slows Python-heavy planning far more
 than numpy's kernels and would distort the split, while the wrappers cost two clock reads
 per call. Garbage collection runs in whichever phase allocates when it triggers (mostly
@@ -76,7 +78,8 @@ def instrument(Function):
     running = ("rebind", "_run") if hasattr(Function, "rebind") else ("__call__",)
     for name in running:
         _add_time(Function, name, inside, "run")
-    _add_time(Function, "_run_steps", inside, "loop")
+    kernels = "_run_kernels" if hasattr(Function, "_run_kernels") else "_run_steps"
+    _add_time(Function, kernels, inside, "loop")
     plan = Function._plan
 
     def counted(self, *args, **kwargs):

@@ -34,29 +34,34 @@ CHUNK = 1000
 MAX_DEPTH = 50
 
 
-def compile_steps(steps, output_slots):
-    """``run(buf) -> [output values]``: the steps (kernel, argument slots, output slot,
-    slots to free after it, node) as code, reading the values loaded into `buf` before
-    the call. `buf` is used as the hand-over between chunks."""
-    with gc_paused():  # (many small objects, no cycles: see gc_paused)
-        chunks = _compile_chunks(steps)
+def compile_steps(steps, output_slots, swappable=()):
+    """``run(buf, kernels) -> [output values]``: the steps (kernel, argument slots, output
+    slot, slots to free after it, node) as code, reading the values loaded into `buf`
+    before the call. `buf` is used as the hand-over between chunks.
 
-    def run(buf):
+    `swappable`: indices of the steps whose kernels each call passes, in that order, in
+    `kernels` (a graph of the same structure runs the plan with its own nodes' kernels,
+    see `Function.rebind`); the other kernels are part of the code."""
+    with gc_paused():  # (many small objects, no cycles: see gc_paused)
+        chunks = _compile_chunks(steps, {k: j for j, k in enumerate(swappable)})
+
+    def run(buf, kernels=()):
         for chunk in chunks:
-            chunk(buf)
+            chunk(buf, kernels)
         return [buf[s] for s in output_slots]
     return run
 
 
-def _compile_chunks(steps):
+def _compile_chunks(steps, swappable):
     """The functions running `steps` in chunks of `CHUNK`, in order."""
     namespace, kernel_names = {"_take": _take}, {}
     computed = set()  # slots a step before the chunk wrote: they hold computed values
     chunks = []
     for k, start in enumerate(range(0, len(steps), CHUNK)):
         part = steps[start:start + CHUNK]
-        source = _ChunkWriter(part, computed, kernel_names, namespace).source(f"chunk{k}")
-        chunks.append(_define(source, f"chunk{k}", namespace))
+        passed = {i - start: j for i, j in swappable.items() if start <= i < start + CHUNK}
+        writer = _ChunkWriter(part, computed, kernel_names, namespace, passed)
+        chunks.append(_define(writer.source(f"chunk{k}"), f"chunk{k}", namespace))
         computed.update(step[2] for step in part)
     return chunks
 
@@ -98,22 +103,24 @@ class _ChunkWriter:
     argument reading the same local variable would see what the slot held before.)
     """
 
-    def __init__(self, steps, computed, kernel_names, namespace):
+    def __init__(self, steps, computed, kernel_names, namespace, passed):
         self.steps, self.computed = steps, computed
         self.kernel_names, self.namespace = kernel_names, namespace
+        self.passed = passed  # step -> index of its kernel in the call's `K`
         self.reads, self.freed, self.count = _values_read(steps)
         self.left = dict(self.count)  # reads still to come, per value
         self.lines = []
-        self.pending = []  # (value, expression, depth) of steps not run yet, in order
+        self.pending = []  # (value, expression, depth, values it reads) of steps not run
+        #                    yet, in order
         self.waiting = set()  # the values in `pending`
 
     def source(self, name):
-        """The text of ``def name(buf)``."""
+        """The text of ``def name(buf, K)``."""
         self._load_inputs()
         for k, step in enumerate(self.steps):
             self._step(k, step)
         self._flush()
-        return "\n".join([f"def {name}(buf):", *self.lines, "    return None"])
+        return "\n".join([f"def {name}(buf, K):", *self.lines, "    return None"])
 
     def _load_inputs(self):
         """Local variables for the values from `buf` read too often to read in place."""
@@ -139,20 +146,24 @@ class _ChunkWriter:
         kernel, _, out, _, _ = step
         values = self.reads[k]
         inner = self._take_waiting(values) if self.waiting else None
-        args, depth = [], 0
+        args, depth, reads = [], 0, set(values)
         left = self.left
         for v in values:
             if inner and v in inner:
-                expression, d = inner.pop(v)
+                expression, d, nested_reads = inner.pop(v)
                 args.append(expression)
                 depth = max(depth, d)
+                reads |= nested_reads
             else:
                 args.append(self._argument(v))
             left[v] -= 1
-        name = self.kernel_names.get(id(kernel)) or self._kernel_name(kernel)
+        if k in self.passed:
+            name = f"K[{self.passed[k]}]"
+        else:
+            name = self.kernel_names.get(id(kernel)) or self._kernel_name(kernel)
         expression = f"{name}({', '.join(args)})"
         if k in self.count and depth < MAX_DEPTH:
-            self.pending.append((k, expression, depth + 1))
+            self.pending.append((k, expression, depth + 1, reads))
             self.waiting.add(k)
         else:  # read only after the chunk, or nested deep enough: a statement
             self._flush()
@@ -170,15 +181,24 @@ class _ChunkWriter:
         count, freed = self.count, self.freed
         if len(nested) > len(pending) or any(
                 pending[-1 - i][0] != v for i, v in enumerate(reversed(nested))) or any(
-                count[v] > 1 or v not in freed for v in nested):
+                count[v] > 1 or v not in freed for v in nested) or self._read_beside(
+                values, nested):
             self._flush()
             return None
         inner = {}
         for _ in nested:
-            value, expression, depth = pending.pop()
+            value, expression, depth, reads = pending.pop()
             waiting.discard(value)
-            inner[value] = (expression, depth)
+            inner[value] = (expression, depth, reads)
         return inner
+
+    def _read_beside(self, values, nested):
+        """Whether a waiting step in `nested` reads a value the step reading `values` also
+        reads directly: the direct read may be the last one and clear the variable,
+        ``k3((v5, v5 := None)[0], k2(v5))``, before the nested call (an argument after
+        it) reads it."""
+        direct = {v for v in values if v not in nested}
+        return any(direct & reads for _, _, _, reads in self.pending[-len(nested):])
 
     def _argument(self, value):
         """The text reading `value` (not waiting) as an argument of a step."""
@@ -193,7 +213,7 @@ class _ChunkWriter:
 
     def _flush(self):
         """Run the waiting steps, oldest first, as statements."""
-        for k, expression, _ in self.pending:
+        for k, expression, _, _ in self.pending:
             self._assign(k, self.steps[k][2], expression)
         self.waiting.clear()
         self.pending.clear()

@@ -100,6 +100,7 @@ class Function(CompiledFunction):
         self._rebindable = [] if self.rewritten else \
             [(k, position[id(steps[i].node)]) for k, i in enumerate(computed)
              if steps[i].own_kernel]
+        self._own_kernels = [self.steps[k][0] for k, _ in self._rebindable]
         self._compiled = None  # straight-line code for the steps, made at the second call
         self._called = False
 
@@ -123,30 +124,38 @@ class Function(CompiledFunction):
         function, called many times on values checked once by its caller)."""
         buf, stored = self._load(values, self.original_nodes, prepared)
         with np.errstate(all="ignore"):  # inf and NaN are values here, not warnings
-            if self._compiled is None and self._called:  # a second call: worth compiling
-                self._compiled = compile_steps(self.steps, self.output_slots)
-            self._called = True
-            if self._compiled is None:
-                outputs = self._run_steps(buf, self.steps)
-            else:
-                try:
-                    outputs = self._compiled(list(buf))  # it hands values over in its buffer
-                except Exception:
-                    outputs = self._run_steps(buf, self.steps)  # raises, naming the node
+            outputs = self._run_kernels(buf, self._own_kernels)
         return self._owned(outputs, stored)
 
     def rebind(self, nodes, values):
         """Run this schedule on another graph of the same structure: `nodes` is that
         graph's topological order (as `topo_sort` gives it) and `values` the inputs.
         Leaves are read from it, and, when the graph was not rewritten, kernels too."""
-        steps = list(self.steps)
-        for k, pos in self._rebindable:
-            kernel, args, out, free, _ = steps[k]
-            node = nodes[pos]
-            steps[k] = (node.kernel(), args, out, free, node)
+        kernels = [nodes[pos].kernel() for _, pos in self._rebindable]
         buf, stored = self._load(values, nodes)
         with np.errstate(all="ignore"):
-            return self._owned(self._run_steps(buf, steps), stored)
+            return self._owned(self._run_kernels(buf, kernels, nodes), stored)
+
+    def _run_kernels(self, buf, kernels, nodes=None):
+        """The steps on the loaded `buf`, with `kernels` for the rebindable ones (those of
+        `nodes`, another graph's order, when given): by the step loop the first time,
+        then by generated code."""
+        if self._compiled is None and self._called:  # a second call: worth compiling
+            self._compiled = compile_steps(self.steps, self.output_slots,
+                                           [k for k, _ in self._rebindable])
+        self._called = True
+        if self._compiled is not None:
+            try:
+                return self._compiled(list(buf), kernels)  # it hands values over in `buf`
+            except Exception:
+                pass  # the loop runs them again and raises, naming the node
+        steps = self.steps
+        if nodes is not None:
+            steps = list(steps)
+            for (k, pos), kernel in zip(self._rebindable, kernels):
+                _, args, out, free, _ = steps[k]
+                steps[k] = (kernel, args, out, free, nodes[pos])
+        return self._run_steps(buf, steps)
 
     def _load(self, values, nodes, prepared=False):
         """The buffer with the leaves' values as read-only views, and {id: array} of those

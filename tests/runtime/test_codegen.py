@@ -100,3 +100,17 @@ def test_a_slot_reused_for_a_value_read_twice_is_read_after_it_is_assigned():
     for _ in range(3):  # the loop, then the generated code
         for got, want in zip(f(), expected):
             np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_value_read_beside_a_nested_call_is_not_cleared_before_the_call_reads_it():
+    """clip's gradient, where(mask, where(mask2, g, 0), 0) with the mask read by the
+    outer call directly and by a nested one: read first, as the outer call's last read,
+    the mask was cleared before the nested call read it, and the generated code (the
+    second call on) passed the cotangent through where it had to give 0."""
+    x = ad.Variable(np.array(1.545), name="x")
+    g, = ad.grad(ad.clip(x, -0.5, 0.7), [x], previous_grad=np.array(0.9))
+    f = ad.Function([g], simplify=False)
+    for _ in range(3):  # the loop, then the generated code
+        assert f()[0] == 0.0
+    x.value = np.array(0.2)
+    assert f()[0] == 0.9
