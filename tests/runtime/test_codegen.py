@@ -41,6 +41,13 @@ def test_generated_code_in_small_chunks_computes_the_same_values(graph, chunk, d
         for _ in range(3):  # loop, then generated code twice
             for got, want in zip(f(), expected):
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+            f._run_steps = _no_fallback  # the generated code must run to the end
+
+
+def _no_fallback(*args):
+    """In place of `Function._run_steps`: a failure in generated code hands over to the
+    step loop, which would hide it."""
+    raise AssertionError("the generated code failed and the step loop ran instead")
 
 
 def _values_read_twice(n_values):
@@ -114,3 +121,36 @@ def test_a_value_read_beside_a_nested_call_is_not_cleared_before_the_call_reads_
         assert f()[0] == 0.0
     x.value = np.array(0.2)
     assert f()[0] == 0.9
+
+
+@st.composite
+def _programs(draw):
+    """Graphs where computed values are read by several later steps, directly and through
+    chains of one-reader steps (which the generated code nests as arguments): sums and
+    products of 1-3 earlier values, some through sin or cos."""
+    x = ad.Variable(np.linspace(-1.0, 1.0, 3), name="x")
+    values = [ad.sin(x)]
+    for _ in range(draw(st.integers(3, 14))):
+        picks = draw(st.lists(st.integers(0, len(values) - 1), min_size=1, max_size=3))
+        args = [values[i] if draw(st.booleans()) else ad.cos(values[i]) for i in picks]
+        node = args[0] if len(args) == 1 else (
+            ad.Add(*args) if draw(st.booleans()) else ad.Mul(args[0], args[-1]))
+        values.append(ad.sin(node))
+    outputs = [values[-1]] + [values[i] for i in draw(st.lists(
+        st.integers(0, len(values) - 1), max_size=2))]
+    return outputs
+
+
+@settings(max_examples=150, deadline=None)
+@given(_programs(), st.sampled_from([1, 2, 50]))
+def test_generated_code_computes_what_the_step_loop_does(outputs, depth):
+    """Values read by several steps, directly and inside nested calls, in any order: the
+    generated code (second and third calls) gives the loop's values (the first call),
+    and runs to the end (a failure there would hand over to the loop, hiding it)."""
+    with codegen_limits(depth=depth):
+        f = ad.Function(outputs, simplify=False)
+        first = f()
+        f._run_steps = _no_fallback
+        for _ in range(2):
+            for got, want in zip(f(), first):
+                np.testing.assert_array_equal(got, want)
