@@ -96,8 +96,10 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
         order = topo_sort(ys, leaves=wrt if stop_at_wrt else ())
     on_path = set(map(id, wrt))
     for node in order:  # children come first, so one pass finds every node reaching wrt
-        if any(id(c) in on_path for c in node.children):
-            on_path.add(id(node))
+        for c in node.children:
+            if id(c) in on_path:
+                on_path.add(id(node))
+                break
     wanted = set(map(id, wrt))
     pending = {}
     for out, s in zip(ys, seeds):
@@ -114,7 +116,7 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
                 continue
         if not node.children or not node.differentiable:
             continue
-        tokens = context.enter_rule(node, tuple(id(c) in on_path for c in node.children))
+        tokens = context.enter_rule(node, tuple([id(c) in on_path for c in node.children]))
         try:
             parts = node.vjp(g)
             if len(parts) != len(node.children):
@@ -123,7 +125,9 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
             for child, part in zip(node.children, parts):
                 if part is None or id(child) not in on_path:
                     continue
-                pending.setdefault(id(child), []).append(fit_to_shape(part, child, node))
+                if not isinstance(part, Node) or part.shape != child.shape:
+                    part = fit_to_shape(part, child, node)
+                pending.setdefault(id(child), []).append(part)
         finally:
             context.exit_rule(tokens)
     return result
