@@ -24,12 +24,23 @@ def broadcast_shapes(op_name, operands):
             break
     else:  # the common case, without numpy's overhead
         return first
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(
-            f"{op_name}: operands {describe_operands(operands)} cannot be broadcast together "
-            f"(numpy broadcasting: trailing dimensions must be equal or 1)") from None
+    # numpy's rule, in Python: np.broadcast_shapes builds arrays and costs several times
+    # more on the few short shapes of a node (a bias added to a batch, every step)
+    ndim = max(map(len, shapes))
+    result = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, d in enumerate(shape, offset):
+            r = result[i]
+            if d != r:
+                if r == 1:
+                    result[i] = d
+                elif d != 1:
+                    raise ValueError(
+                        f"{op_name}: operands {describe_operands(operands)} cannot be "
+                        f"broadcast together (numpy broadcasting: trailing dimensions must "
+                        f"be equal or 1)")
+    return tuple(result)
 
 
 def _is_int(value):

@@ -2,6 +2,7 @@
 and what it takes; nothing a user owns is changed by an attempt."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
 
@@ -154,3 +155,19 @@ def test_a_name_passed_as_an_operand_is_named_as_such():
         ad.Add(a, b, "z")
     with pytest.raises(TypeError, match=r"Exp: 'z' is a string.*keyword-only: name='z'"):
         ad.Exp(a, "z")
+
+
+_dims = st.lists(st.sampled_from([0, 1, 2, 3]), max_size=4).map(tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_dims, min_size=1, max_size=4))
+def test_broadcast_shapes_follow_numpy_and_name_the_op_when_they_do_not_fit(shapes):
+    operands = [ad.Variable(np.zeros(s), name=f"v{i}") for i, s in enumerate(shapes)]
+    try:
+        want = np.broadcast_shapes(*shapes)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"Add: operands v0 .* cannot be broadcast"):
+            ad.Add(*operands)
+    else:
+        assert ad.Add(*operands).shape == want
