@@ -97,10 +97,11 @@ class _ChunkWriter:
     A step whose value is read once, and dies there, waits (`pending`) to become an
     argument of its reader. Nesting keeps the schedule's order: when a step's waiting
     arguments are not the last steps made, in its argument order, or one of them is
-    read again or lives on, the waiting steps run first, as statements (`_flush`), as
-    they do before any statement. (A value named inside an expression, ``k3((v5 :=
-    k1(v2)), v4)``, would be assigned only when that argument is evaluated: an earlier
-    argument reading the same local variable would see what the slot held before.)
+    read again or lives on, or reads a value the step also reads directly (`_read_beside`),
+    the waiting steps run first, as statements (`_flush`), as they do before any
+    statement. (A value named inside an expression, ``k3((v5 := k1(v2)), v4)``, would be
+    assigned only when that argument is evaluated: an earlier argument reading the same
+    local variable would see what the slot held before.)
     """
 
     def __init__(self, steps, computed, kernel_names, namespace, passed):
