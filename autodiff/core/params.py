@@ -14,13 +14,16 @@ def freeze(value):
             if type(item) not in _PLAIN:
                 return tuple(freeze(v) for v in value)
         return value
-    if hasattr(kind, "structure_key"):  # a value that says what makes two of it equal
-        return (kind, value.structure_key())
     if kind is dict:
+        if len(value) == 1:  # most ops have one parameter (subscripts, a shape, axes)
+            (key, item), = value.items()
+            return ((key, item if type(item) in _PLAIN else freeze(item)),)
         items = sorted(value.items())
         if all(type(v) in _PLAIN for _, v in items):  # the usual parameters: as they are
             return tuple(items)
         return tuple((k, freeze(v)) for k, v in items)
+    if hasattr(kind, "structure_key"):  # a value that says what makes two of it equal
+        return (kind, value.structure_key())
     if isinstance(value, dict):
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
