@@ -117,7 +117,7 @@ def compiled_body(outputs, inputs):
     key = signature(order, listed, inputs, True, single)
     function = _bodies.get(key)
     if function is None:
-        function = _bodies[key] = Function(outputs, inputs=inputs)
+        function = _bodies[key] = Function.with_order(outputs, order, inputs=inputs)
         if len(_bodies) > PLAN_CACHE_SIZE * 4:
             _bodies.popitem(last=False)
     else:
