@@ -31,6 +31,11 @@ def next_serial():
     return next(_serials)
 
 
+def current_scope():
+    """The module scope nodes built now record (a tuple of names, outermost first)."""
+    return _scope.get()
+
+
 @contextlib.contextmanager
 def scope(name):
     """Nodes built inside ``with scope(name):`` record `name` as their innermost scope."""

@@ -172,6 +172,19 @@ class Node(metaclass=_OpType):
         raise NotImplementedError(
             f"{type(self).__name__} has no derivative rule (vjp); it cannot be differentiated")
 
+    def vjp_facts(self):
+        """What `vjp` reads beyond the graph's structure (ops, parameters, shapes, dtypes,
+        how nodes connect), as a hashable value; None when that is not known.
+
+        `grad` of a graph built again the same way (a training step) reuses the derivative
+        graph it built the last time when the structure and these facts are the same
+        (transforms/grad_reuse.py). The rules of autodiff's own ops read the structure
+        alone, ``()``, or say what else they read (`Pow`: a constant exponent's value). A
+        rule written elsewhere, a user's op, is not known to: None, and `grad` runs the
+        rules every time. Such an op opts in by overriding this."""
+        module = getattr(type(self).vjp, "__module__", None) or ""
+        return () if module.startswith("autodiff.ops.") else None
+
     def kernel(self):
         """The callable the runtime calls with the children's values: `ufunc` or
         `forward`. An op may return a faster callable computing exactly the same."""
@@ -563,10 +576,20 @@ def _scalar_constant(value, dtype):
         node.scope, node.derivative_of = (), None
         if len(_SCALARS) < 1024:
             _SCALARS[key] = node
+            _SHARED_IDS.add(id(node))
     return node
 
 
 _SCALARS = {}
+
+
+#: The ids of the Constants in _SCALARS (never removed, so the ids stay theirs).
+_SHARED_IDS = set()
+
+
+def is_shared_scalar(node):
+    """Whether `node` is the one Constant shared by every graph for its number."""
+    return id(node) in _SHARED_IDS
 
 
 def _positional_arity(forward):

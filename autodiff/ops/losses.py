@@ -55,6 +55,10 @@ class SoftmaxCEWithLogits(Node):
                           for o, b in zip(operands, batched)]
         return SoftmaxCEWithLogits(labels, logits)
 
+    def vjp_facts(self):
+        """Whether the labels are constant rows summing to 1 (`SoftmaxCEGrad` reads it)."""
+        return known_unit_rows(self.children[0])
+
     def vjp(self, g):
         labels, logits = self.children
         parts = [None, None]
@@ -83,10 +87,7 @@ class SoftmaxCEGrad(Node):
 
     def __init__(self, labels, logits, g, *, name=None):
         labels, logits, g = as_nodes(labels, logits, g)
-        # one-hot rows or distributions given as a constant: their sums are known now
-        unit_rows = isinstance(labels, Constant) and bool(np.all(
-            labels.value.sum(axis=-1) == 1))
-        super().__init__(labels, logits, g, name=name, unit_rows=unit_rows)
+        super().__init__(labels, logits, g, name=name, unit_rows=known_unit_rows(labels))
 
     def infer_shape(self, labels, logits, g):
         if labels != logits or not logits or g != logits[:-1]:
@@ -232,6 +233,12 @@ def _softmax_ce(labels, logits, xp):
     np.subtract(log_total, shifted, out=shifted)
     shifted *= labels
     return shifted.sum(axis=-1)
+
+
+def known_unit_rows(labels):
+    """Whether `labels` is a Constant of one-hot rows or distributions (rows summing to 1):
+    then the gradient need not compute their sums."""
+    return isinstance(labels, Constant) and bool(np.all(labels.value.sum(axis=-1) == 1))
 
 
 def _softmax_ce_grad(labels, logits, g, unit_rows, xp):

@@ -26,6 +26,39 @@ _plans = collections.OrderedDict()
 _by_nodes = collections.OrderedDict()
 
 
+#: Graphs whose order and structure are known without walking them, most recent last:
+#: (order, {id: position}, structure, ids of the required outputs). Evaluating outputs
+#: that include all the required ones evaluates exactly the nodes of `order`, so its plan
+#: is found by `structure` and the outputs' positions. `grad` notes each derivative graph
+#: it copies from a recipe (transforms/grad_reuse.py). Holding two keeps at most two
+#: graphs alive, and the deque holds them: no node refers back, so no reference cycle.
+_known = collections.deque(maxlen=2)
+
+
+def note_known_graph(order, structure, required):
+    """Note the graph of `order` (children first, nothing in it unused when all of
+    `required` are evaluated) as having the structure named by `structure`, an object
+    compared by identity that stands for everything a plan depends on but the
+    positions of outputs and inputs."""
+    _known.append((order, {id(n): i for i, n in enumerate(order)}, structure,
+                   frozenset(map(id, required))))
+
+
+def _known_order(outputs, feed, simplify, single):
+    """The order and plan key of a noted graph that `outputs` evaluate exactly; None when
+    there is none (the graph is then walked and its signature taken), or when the plan
+    would be rewritten (its key would need the constants' values)."""
+    if simplify is True or not _known:
+        return None
+    ids = set(map(id, outputs))
+    for order, position, structure, required in reversed(_known):
+        places = tuple([position.get(i) for i in map(id, outputs)])
+        if None not in places and required <= ids:
+            return order, (structure, places, tuple([position.get(id(v)) for v in feed]),
+                           single, simplify)
+    return None
+
+
 def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     """Values of `nodes` (a node or a list of nodes) for the current Variable values.
 
@@ -63,8 +96,12 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
         values = plan(*feed.values()) if order is None \
             else plan.rebind(order, list(feed.values()))
         return values[0] if single else values
-    order = topo_sort(outputs)
-    key = (backend, signature(order, outputs, feed, simplify, single))
+    known = _known_order(outputs, feed, simplify, single)
+    if known is not None:
+        order, key = known
+    else:
+        order = topo_sort(outputs)
+        key = (backend, signature(order, outputs, feed, simplify, single))
     plan = _plans.get(key)
     if plan is None:
         plan = Function.with_order(outputs, order, inputs=list(feed), simplify=simplify,
@@ -166,6 +203,7 @@ def _value_key(constant):
 
 def clear_plan_cache():
     """Forget every cached plan (they are rebuilt on demand)."""
+    _known.clear()
     _plans.clear()
     _by_nodes.clear()
     _bodies.clear()

@@ -10,7 +10,9 @@
   their output's shape;
 * marks every node it builds with the forward node it came from (for pictures), and each
   node it returns with what it is the derivative of (`gradient_of`: (y, w) pairs, so a
-  picture can label it "d y / d w").
+  picture can label it "d y / d w");
+* copies, instead of deriving again, the derivative graph of a graph rebuilt the same way
+  (a training step), onto the new graph's nodes (grad_reuse.py).
 
 An op with no rule raises NotImplementedError naming the op; a non-differentiable op
 (comparisons) contributes nothing, like a constant.
@@ -20,12 +22,14 @@ import warnings
 import numpy as np
 
 from ..core import context
+from ..core.context import next_serial
 from ..core.derivation import records_derivation
 from ..core.gcpause import gc_paused
 from ..core.node import Node, Constant
 from ..core.traversal import topo_sort
 from ..ops.arithmetic import Add
 from ..ops.shape_ops import BroadcastTo, ReduceSumToShape
+from . import grad_reuse
 
 
 @records_derivation()
@@ -43,15 +47,27 @@ def grad(y, wrt, previous_grad=None):
     for i, w in enumerate(wrt):
         if not isinstance(w, Node):
             raise TypeError(f"grad: wrt[{i}] is a {type(w).__name__}, not a node")
-    seed = _seed(y, previous_grad)
     with gc_paused():
         order = topo_sort([y])
-        cotangents = backpropagate(y, seed, wrt, order=order)
-    grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
-    for w, g in zip(wrt, grads):
-        if g.derivative_of is not None or g is seed or w not in cotangents:  # built here
+        key = grad_reuse.forward_key(order, wrt) if previous_grad is None else None
+        recipe = grad_reuse.find(key) if key is not None else None
+        if recipe is not None:
+            built = grad_reuse.build(recipe, order)
+        else:
+            start = next_serial()
+            seed = _seed(y, previous_grad)
+            cotangents = backpropagate(y, seed, wrt, order=order)
+            grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+            # built here: by a rule, the seed, or a zero
+            built = [(g, g.derivative_of is not None or g is seed or w not in cotangents)
+                     for w, g in zip(wrt, grads)]
+            if key is not None:
+                grad_reuse.remember(key, order, built, start)
+    for w, (g, here) in zip(wrt, built):
+        if here:
             g.gradient_of = g.gradient_of + ((y, w),)
-    if len(cotangents) and _may_be_large(order):
+    grads = [g for g, _ in built]
+    if recipe is None and _may_be_large(order):
         _warn_if_large(grads, y)
     return grads
 

@@ -1,0 +1,185 @@
+"""`grad` of a graph rebuilt the same way: the derivative graph copied, not derived again.
+
+A training step written in the eager style builds its forward graph anew and calls
+``grad`` on it every step. The derivative graph then comes out the same each time, node
+for node, except that it hangs off the new forward nodes. Running the rules again costs
+about 15 microseconds per derivative node; copying the last derivative graph onto the new
+forward nodes, with the key that finds it, about a quarter of that (a batch-1 char-rnn
+step's `grad`: 4.9 ms derived, 1.2 ms copied).
+
+What `grad` built is kept as a *recipe*: for each derivative node, in the order it was
+built, its class, its attributes (parameters, shape, dtype, and what its constructor
+worked out from them) and where its children and derivative mark come from (a forward
+node by position in the forward graph's topological order, or an earlier derivative
+node). It is keyed by everything the rules read:
+
+* the forward graph's structure: each node's op, parameters, children (by position),
+  leaf shapes and dtypes;
+* what each rule reads beyond that (`Node.vjp_facts`: a constant exponent, whether
+  constant labels are one-hot); an op that does not declare it (a user's op) makes
+  the graph not reusable, and `grad` runs the rules;
+* the positions of `wrt` (and the shape and dtype of those not reached).
+
+A recipe is made the second time a structure is differentiated, so a graph
+differentiated once pays for its key alone. Only first-order gradients with the default
+seed are kept: nested derivatives are rewritten before they run, and rarely rebuilt the
+same way. A recipe holds no node, so it keeps no graph alive; at most `RECIPES` are
+kept, least recently used first out.
+"""
+import collections
+
+from ..core import context
+from ..core.node import Node, is_shared_scalar
+from ..core.params import frozen_params
+from ..runtime.evaluation import note_known_graph
+
+#: How many recipes are kept (each a few hundred small tuples).
+RECIPES = 16
+
+_recipes = collections.OrderedDict()
+
+#: Attributes a copy gets anew rather than from the recipe.
+_OWN = ("children", "serial", "scope", "derivative_of", "gradient_of", "derived_by")
+
+
+class Recipe:
+    """How to build one derivative graph on a forward graph (see module docstring).
+    Compared by identity: it also names that structure in the plan cache."""
+
+    __slots__ = ("nodes", "shared", "results")
+
+    def __init__(self, nodes, shared, results):
+        self.nodes = nodes  # (class, attributes, children, derivative mark) per node
+        self.shared = shared  # shared Constants the derivative graph reads
+        self.results = results  # (where, built here) per gradient
+
+
+def forward_key(order, wrt):
+    """The key of `order` (the topological order of y's graph, y last) and `wrt`, or None
+    when its derivative graph cannot be reused (a nested derivative, an op whose rule
+    reads what it does not declare)."""
+    position = {}
+    parts = []
+    for i, node in enumerate(order):
+        position[id(node)] = i
+        if node.derivative_of is not None:
+            return None
+        children = node.children
+        if children:
+            facts = node.vjp_facts()
+            if facts is None:
+                return None
+            parts.append((type(node), frozen_params(node),
+                          tuple([position[id(c)] for c in children]), facts))
+        else:
+            parts.append((type(node), node.shape, node.dtype.str, frozen_params(node)))
+    where = tuple(position.get(id(w), (w.shape, w.dtype.str)) for w in wrt)
+    return tuple(parts), where
+
+
+def find(key):
+    """The recipe kept under `key`, or None."""
+    recipe = _recipes.get(key)
+    if recipe is not None:
+        _recipes.move_to_end(key)
+    return recipe
+
+
+def remember(key, order, results, start):
+    """Note that the structure of `key` was differentiated, into `results` ((gradient,
+    built here) pairs, built by `grad` from serial number `start` on, over the forward
+    graph `order`). The recipe is made the second time: a graph differentiated once (most
+    graphs outside a training loop) pays for its key alone. Nothing is kept when the
+    derivative graph holds what a copy could not reproduce (a node of another graph, a
+    node held in an attribute)."""
+    if key not in _recipes:
+        _recipes[key] = None  # seen once
+    else:
+        recipe = _recipe(order, results, start)
+        if recipe is None:
+            return
+        _recipes[key] = recipe
+        _recipes.move_to_end(key)
+    if len(_recipes) > RECIPES:
+        _recipes.popitem(last=False)
+
+
+def _recipe(order, results, start):
+    index = {id(node): i for i, node in enumerate(order)}
+    shared, new = [], []
+    stack, seen = [g for g, _ in results], set(index)
+    while stack:  # every node of the derivative graph that is not a forward node
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.serial >= start:
+            new.append(node)
+            stack.extend(node.children)
+        elif is_shared_scalar(node):
+            shared.append(node)
+        else:
+            return None
+    for node in shared:
+        index[id(node)] = len(index)
+    new.sort(key=lambda n: n.serial)  # the order they were built in: children first
+    nodes = []
+    for node in new:
+        attributes = {k: v for k, v in node.__dict__.items() if k not in _OWN}
+        if any(_holds_node(v) for v in attributes.values()):
+            return None
+        mark = node.derivative_of
+        if mark is not None and id(mark) not in index:
+            return None
+        nodes.append((type(node), attributes, tuple([index[id(c)] for c in node.children]),
+                      -1 if mark is None else index[id(mark)]))
+        index[id(node)] = len(index)
+    return Recipe(tuple(nodes), tuple(shared),
+                  tuple((index[id(g)], here) for g, here in results))
+
+
+def _holds_node(value):
+    """Whether an attribute is a node or holds one directly (as parameters would)."""
+    if isinstance(value, (tuple, list)):
+        items = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        return isinstance(value, Node)
+    for item in items:
+        if isinstance(item, Node):
+            return True
+    return False
+
+
+def build(recipe, order):
+    """The derivative graph of `recipe` on the forward graph `order`: a list of (gradient
+    node, whether it is a node built here) in the order of `wrt`.
+
+    The whole graph's order is known here, so it is handed to `evaluate` with the recipe
+    as its structure: evaluating y with its gradients then needs no walk and no signature.
+    """
+    env = list(order)
+    env.extend(recipe.shared)
+    scope = context.current_scope()
+    serial = context.next_serial
+    blank = object.__new__
+    for cls, attributes, children, mark in recipe.nodes:
+        node = blank(cls)
+        own = attributes.copy()
+        own["children"] = tuple([env[i] for i in children])
+        own["serial"] = serial()
+        own["scope"] = scope
+        own["derivative_of"] = None if mark < 0 else env[mark]
+        node.__dict__ = own
+        env.append(node)
+    results = [(env[i], built) for i, built in recipe.results]
+    required = [order[-1]] + [g for g, built in results if built]
+    note_known_graph(env, recipe, required)
+    return results
+
+
+def clear():
+    """Forget every recipe."""
+    _recipes.clear()
+
