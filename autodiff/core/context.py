@@ -26,6 +26,12 @@ def on_node_built(node):
     node.derivative_of = _derivative_of.get()
 
 
+def stamps():
+    """What `on_node_built` reads, for `Node.__init__` to inline it: the serial number
+    counter, and functions returning the current scope and derivative origin."""
+    return _serials, _scope.get, _derivative_of.get
+
+
 def next_serial():
     """A number at least that of the next node to be built."""
     return next(_serials)

@@ -65,16 +65,29 @@ def forward_key(order, wrt):
         if node.derivative_of is not None:
             return None
         children = node.children
+        kind = type(node)
         if children:
-            facts = node.vjp_facts()
+            facts = () if kind in _READS_STRUCTURE else _facts(node)
             if facts is None:
                 return None
-            parts.append((type(node), frozen_params(node),
+            parts.append((kind, frozen_params(node),
                           tuple([position[id(c)] for c in children]), facts))
         else:
-            parts.append((type(node), node.shape, node.dtype.str, frozen_params(node)))
+            parts.append((kind, node.shape, node.dtype.str, frozen_params(node)))
     where = tuple(position.get(id(w), (w.shape, w.dtype.str)) for w in wrt)
     return tuple(parts), where
+
+
+#: Op classes whose rules read the structure alone (`Node.vjp_facts` not overridden, and
+#: ``()``), found as they are met: the key then costs no call per node.
+_READS_STRUCTURE = set()
+
+
+def _facts(node):
+    facts = node.vjp_facts()
+    if facts == () and type(node).vjp_facts is Node.vjp_facts:
+        _READS_STRUCTURE.add(type(node))
+    return facts
 
 
 def find(key):
@@ -164,15 +177,12 @@ def build(recipe, order):
     scope = context.current_scope()
     serial = context.next_serial
     blank = object.__new__
+    get, append = env.__getitem__, env.append
     for cls, attributes, children, mark in recipe.nodes:
         node = blank(cls)
-        own = attributes.copy()
-        own["children"] = tuple([env[i] for i in children])
-        own["serial"] = serial()
-        own["scope"] = scope
-        own["derivative_of"] = None if mark < 0 else env[mark]
-        node.__dict__ = own
-        env.append(node)
+        node.__dict__ = dict(attributes, children=tuple(map(get, children)), serial=serial(),
+                             scope=scope, derivative_of=None if mark < 0 else env[mark])
+        append(node)
     results = [(env[i], built) for i, built in recipe.results]
     required = [order[-1]] + [g for g, built in results if built]
     note_known_graph(env, recipe, required)
