@@ -13,11 +13,13 @@ graph rebuilt, differentiated and evaluated every step, PyTorch-eager style), wr
 with a clock between its parts:
 
 * build: the forward graph (the workload's own `_ad_rnn` / `_ad_loss`);
-* grad: ``ad.grad(loss, params)``;
+* grad: ``ad.grad(loss, params)`` (from the third step on, in code that has it, a copy
+  of the derivative graph the rules built: transforms/grad_reuse.py);
 * plan: all of ``ad.evaluate([loss, *grads, ...])`` but running the kernels: traversal,
   and either making the plan (rewriting when "auto" asks for it, steps, order, slots,
-  kernels bound to nodes) or finding it in the plan cache (graph signature and lookup)
-  and binding the new graph's kernels to it; loading leaves and copying outputs too.
+  kernels bound to nodes) or finding it in the plan cache (graph signature and lookup;
+  for a derivative graph `grad` copied, the order and key it handed over) and binding
+  the new graph's kernels to it; loading leaves and copying outputs too.
   "of which bind, load, copy" is the part spent in the runtime's method that runs a plan
   (``Function.__call__`` in code without a plan cache, which plans a new Function every
   step; ``Function.rebind`` or ``Function._run`` in code with one) outside the step loop;
