@@ -13,12 +13,12 @@ worked out from them) and where its children and derivative mark come from (a fo
 node by position in the forward graph's topological order, or an earlier derivative
 node). It is keyed by everything the rules read:
 
-* the forward graph's structure: each node's op, parameters, children (by position),
-  leaf shapes and dtypes;
+* the forward graph's structure, as the plan cache sees it: each node's op, parameters,
+  children (by position), leaf shapes and dtypes;
 * what each rule reads beyond that (`Node.vjp_facts`: a constant exponent, whether
   constant labels are one-hot); an op that does not declare it (a user's op) makes
   the graph not reusable, and `grad` runs the rules;
-* the positions of `wrt` (and the shape and dtype of those not reached).
+* the positions of `wrt`, and their shapes and dtypes (for those not reached).
 
 A recipe is made the second time a structure is differentiated, so a graph
 differentiated once pays for its key alone. Only first-order gradients with the default
@@ -30,8 +30,7 @@ import collections
 
 from ..core import context
 from ..core.node import Node, is_shared_scalar
-from ..core.params import frozen_params
-from ..runtime.evaluation import note_known_graph
+from ..runtime.evaluation import note_known_graph, signature
 
 #: How many recipes are kept (each a few hundred small tuples).
 RECIPES = 16
@@ -57,25 +56,19 @@ class Recipe:
 def forward_key(order, wrt):
     """The key of `order` (the topological order of y's graph, y last) and `wrt`, or None
     when its derivative graph cannot be reused (a nested derivative, an op whose rule
-    reads what it does not declare)."""
-    position = {}
-    parts = []
-    for i, node in enumerate(order):
-        position[id(node)] = i
+    reads what it does not declare). The structure is the plan cache's `signature`."""
+    facts = []
+    for node in order:
         if node.derivative_of is not None:
             return None
-        children = node.children
-        kind = type(node)
-        if children:
-            facts = () if kind in _READS_STRUCTURE else _facts(node)
-            if facts is None:
+        if node.children:
+            kind = type(node)
+            fact = () if kind in _READS_STRUCTURE else _facts(node)
+            if fact is None:
                 return None
-            parts.append((kind, frozen_params(node),
-                          tuple([position[id(c)] for c in children]), facts))
-        else:
-            parts.append((kind, node.shape, node.dtype.str, frozen_params(node)))
-    where = tuple(position.get(id(w), (w.shape, w.dtype.str)) for w in wrt)
-    return tuple(parts), where
+            facts.append(fact)
+    unreached = tuple((w.shape, w.dtype.str) for w in wrt)  # the shape of their zeros
+    return signature(order, order[-1:], wrt, False, True), tuple(facts), unreached
 
 
 #: Op classes whose rules read the structure alone (`Node.vjp_facts` not overridden, and
