@@ -7,7 +7,9 @@ Contract
 * Class scores are on the **last** axis (``(..., C)``), as for ``ad.softmax``; PyTorch
   puts them on axis 1 for inputs of more than two dimensions.
 * Class labels are either integer indices of shape ``logits.shape[:-1]``, given as a
-  numpy array (gathered with integer-array indexing when the graph is built) or as a node
+  numpy array (made one-hot rows for `softmax_cross_entropy`, whose graph then has the
+  same structure for every batch; gathered with integer-array indexing when the graph
+  is built for `nll_loss`) or as a node
   (compared against ``arange(C)`` inside the graph, so labels can be a Variable fed at
   every call of a compiled function), or class probabilities of the logits' shape
   (one-hot rows, smoothed labels).
@@ -58,8 +60,17 @@ def softmax_cross_entropy(logits, labels, reduction="mean", ignore_index=-100):
         raise ValueError(f"softmax_cross_entropy: logits {logits.describe()} need a class axis")
     if _is_distribution(logits, labels):
         return _reduce(SoftmaxCEWithLogits(labels, logits), reduction, "softmax_cross_entropy")
-    picked, keep = _pick(logits, labels, ignore_index, "softmax_cross_entropy")
-    rows = logsumexp(logits, axis=-1) - picked
+    if isinstance(labels, Node):
+        picked, keep = _pick(logits, labels, ignore_index, "softmax_cross_entropy")
+        rows = logsumexp(logits, axis=-1) - picked
+        return _masked_reduce(rows, keep, reduction, "softmax_cross_entropy")
+    # numpy labels become one-hot rows (zero rows where ignored) for the fused op: the
+    # graph's structure then does not depend on the labels' values, so a step rebuilt
+    # with the next batch's labels reuses its derivative graph and its plan
+    labels, kept = _checked_labels(logits, labels, ignore_index, "softmax_cross_entropy")
+    one_hot = (labels[..., None] == np.arange(logits.shape[-1])) & kept[..., None]
+    rows = SoftmaxCEWithLogits(Constant(one_hot.astype(logits.dtype)), logits)
+    keep = None if kept.all() else Constant(kept.astype(logits.dtype))
     return _masked_reduce(rows, keep, reduction, "softmax_cross_entropy")
 
 
@@ -124,6 +135,18 @@ def _pick(scores, labels, ignore_index, what):
         picked = reduce_sum(one_hot * scores, axis=-1)
         keep = 1 - Cast(Equal(labels, ignore_index), scores.dtype)
         return picked, keep
+    labels, kept = _checked_labels(scores, labels, ignore_index, what)
+    safe = np.where(kept, labels, 0)
+    index = tuple(np.indices(labels.shape, sparse=True)) + (safe,)
+    picked = scores[index]
+    keep = None if kept.all() else Constant(kept.astype(scores.dtype))
+    return picked, keep
+
+
+def _checked_labels(scores, labels, ignore_index, what):
+    """(`labels` as an integer array, the mask of rows not ignored), checked against the
+    scores (..., C)."""
+    classes = scores.shape[-1]
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{what}: class labels must be integers, got dtype {labels.dtype}")
@@ -135,11 +158,7 @@ def _pick(scores, labels, ignore_index, what):
     if ((labels[kept] < 0) | (labels[kept] >= classes)).any():
         raise IndexError(f"{what}: labels must be in [0, {classes}) (or ignore_index "
                          f"{ignore_index}), got values from {labels.min()} to {labels.max()}")
-    safe = np.where(kept, labels, 0)
-    index = tuple(np.indices(labels.shape, sparse=True)) + (safe,)
-    picked = scores[index]
-    keep = None if kept.all() else Constant(kept.astype(scores.dtype))
-    return picked, keep
+    return labels, kept
 
 
 def _masked_reduce(rows, keep, reduction, what):

@@ -154,3 +154,25 @@ def test_bad_labels_and_reductions_raise_when_built():
         nn.mse_loss(z, z, reduction="average")
     with pytest.raises(ValueError, match="class axis"):
         nn.softmax_cross_entropy(ad.Variable(1.0), np.array(0))
+
+
+def test_integer_labels_of_each_new_batch_reuse_the_plan_and_the_derivative_graph():
+    """A step rebuilt with the next batch's integer labels (and ignored rows) has the
+    same structure: no step plans anew, and each value matches PyTorch."""
+    from autodiff.runtime import evaluation
+    evaluation.clear_plan_cache()
+    rng = np.random.default_rng(3)
+    w = ad.Variable(rng.standard_normal((4, 5)), name="w")
+    for _ in range(5):
+        x = rng.standard_normal((6, 4))
+        labels = rng.integers(0, 5, 6)
+        labels[rng.integers(0, 6)] = -100  # one ignored row per batch
+        loss = nn.softmax_cross_entropy(ad.Constant(x) @ w, labels)
+        value, grad = ad.evaluate([loss] + ad.grad(loss, [w]))
+        tw = torch.tensor(w.value, requires_grad=True)
+        expected = F.cross_entropy(torch.tensor(x) @ tw, torch.tensor(labels))
+        expected.backward()
+        np.testing.assert_allclose(value, expected.item(), rtol=TOL)
+        np.testing.assert_allclose(grad, tw.grad.numpy(), rtol=TOL, atol=TOL)
+    # one plan for the graphs the rules built (steps 1-2), one for the copies (3-5)
+    assert len(evaluation._plans) == 2

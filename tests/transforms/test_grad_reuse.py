@@ -266,3 +266,18 @@ def test_a_copied_graph_evaluates_like_any_other_with_its_outputs_in_any_selecti
             (2 * np.tanh(fed @ w.value + b.value) * (1 - np.tanh(fed @ w.value + b.value) ** 2)
              ).sum(0))
     assert len(copies) == 2
+
+
+def test_a_model_rebuilt_every_step_gets_gradients_that_match_finite_differences(copies):
+    """nn layers (a fresh dropout mask, a layer norm, new integer labels) rebuilt every
+    step: the copied gradients are checked against finite differences on each step."""
+    rng = np.random.default_rng(0)
+    model = ad.nn.Sequential(ad.nn.Linear(4, 6, rng=1), ad.nn.Dropout(0.3, rng=2),
+                             ad.nn.Tanh(), ad.nn.LayerNorm(6), ad.nn.Linear(6, 3, rng=3))
+    params = list(model.parameters())
+    for _ in range(4):
+        x = rng.standard_normal((5, 4))
+        labels = rng.integers(0, 3, 5)
+        loss = ad.nn.softmax_cross_entropy(model(ad.Constant(x)), labels)
+        ad.check_grad(loss, params, order=1)
+    assert len(copies) == 2
