@@ -24,6 +24,12 @@ _plans = collections.OrderedDict()
 #: topological order to rebind the plan to, or None for the graph it was made on). The
 #: entry holds the outputs, so their ids cannot be reused while it exists.
 _by_nodes = collections.OrderedDict()
+#: Entries of `_by_nodes`: the graphs evaluated last, each kept alive by its entry. Few,
+#: because a graph rebuilt every step is never evaluated again: sixteen steps' graphs
+#: (their input batches too) would stay in memory, and the garbage collector would walk
+#: them all, a tenth of a rebuilt char-rnn step. Two serve a REPL evaluating the same
+#: nodes again, and a loop alternating two graphs.
+RECENT_GRAPHS = 2
 
 
 #: Graphs whose order and structure are known without walking them, most recent last:
@@ -107,11 +113,11 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
         plan = Function.with_order(outputs, order, inputs=list(feed), simplify=simplify,
                                    search_schedule=False)
         _remember(_plans, key, plan)
-        _remember(_by_nodes, same_nodes, (outputs, plan, None))
+        _remember(_by_nodes, same_nodes, (outputs, plan, None), RECENT_GRAPHS)
         values = plan(*feed.values())
     else:
         _plans.move_to_end(key)
-        _remember(_by_nodes, same_nodes, (outputs, plan, order))
+        _remember(_by_nodes, same_nodes, (outputs, plan, order), RECENT_GRAPHS)
         values = plan.rebind(order, list(feed.values()))
     return values[0] if single else values
 
@@ -130,9 +136,9 @@ def _evaluate_compiled(nodes, outputs, feed, backend):
     return values[0] if isinstance(nodes, Node) else values
 
 
-def _remember(cache, key, entry):
+def _remember(cache, key, entry, size=PLAN_CACHE_SIZE):
     cache[key] = entry
-    if len(cache) > PLAN_CACHE_SIZE:
+    if len(cache) > size:
         cache.popitem(last=False)
 
 

@@ -1,7 +1,9 @@
 """`evaluate` reuses plans by graph structure, in a bounded cache: a graph rebuilt every
 step costs no new plan, memory stays flat over many steps, and any change of op, shape,
 dtype or constant value gets the right answer."""
+import gc
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -99,7 +101,28 @@ def test_the_same_nodes_evaluated_again_see_new_values_and_feeds():
                           2 * np.tanh(fed @ w.value).sum())
     for _ in range(3 * evaluate_module.PLAN_CACHE_SIZE):
         rebuilt_loss(w, np.ones((4, 3)))()
-    assert len(evaluate_module._by_nodes) <= evaluate_module.PLAN_CACHE_SIZE
+    assert len(evaluate_module._by_nodes) <= evaluate_module.RECENT_GRAPHS
+
+
+def test_a_rebuilt_training_step_keeps_only_the_last_few_graphs_alive():
+    """A graph rebuilt every step is never evaluated again: the caches let the steps'
+    graphs (and their input batches) go, with the cyclic collector off, so no reference
+    cycle can hide behind it."""
+    w = ad.Variable(np.ones((3, 2)), name="w")
+    losses = []
+    gc.disable()
+    try:
+        for step in range(40):
+            loss = rebuilt_loss(w, np.full((4, 3), float(step)))
+            value, grad = ad.evaluate([loss, *ad.grad(loss, [w])])
+            w.value = w.value - 0.01 * grad
+            losses.append(weakref.ref(loss))
+            del loss
+        alive = [k for k, ref in enumerate(losses) if ref() is not None]
+    finally:
+        gc.enable()
+    assert len(alive) <= 4, f"the graphs of steps {alive} are still alive"
+    assert alive and alive[-1] == 39  # the last one stays, for evaluating it again
 
 
 def test_a_rebuilt_graph_with_a_loop_reuses_its_plan_and_sees_a_changed_body():
