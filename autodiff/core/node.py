@@ -554,6 +554,8 @@ def as_nodes(*values):
     else:
         return values
     _refuse_strings("operands", values)
+    if not any(map(is_python_scalar, values)):  # arrays: their own dtypes, nothing weak
+        return [v if isinstance(v, Node) else as_node(v) for v in values]
     strong = [v.dtype if isinstance(v, Node) else np.asarray(v).dtype
               for v in values if not is_python_scalar(v)]
     like = np.result_type(*strong) if strong else None

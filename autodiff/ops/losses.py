@@ -238,7 +238,7 @@ def _softmax_ce(labels, logits, xp):
 def known_unit_rows(labels):
     """Whether `labels` is a Constant of one-hot rows or distributions (rows summing to 1):
     then the gradient need not compute their sums."""
-    return isinstance(labels, Constant) and bool(np.all(labels.value.sum(axis=-1) == 1))
+    return isinstance(labels, Constant) and bool((labels.value.sum(axis=-1) == 1).all())
 
 
 def _softmax_ce_grad(labels, logits, g, unit_rows, xp):

@@ -27,9 +27,10 @@ same way. A recipe holds no node, so it keeps no graph alive; at most `RECIPES` 
 kept, least recently used first out.
 """
 import collections
+import operator
 
 from ..core import context
-from ..core.node import Node, is_shared_scalar
+from ..core.node import Constant, Node, Variable, is_shared_scalar
 from ..runtime.evaluation import note_known_graph, signature
 
 #: How many recipes are kept (each a few hundred small tuples).
@@ -57,26 +58,32 @@ def forward_key(order, wrt):
     """The key of `order` (the topological order of y's graph, y last) and `wrt`, or None
     when its derivative graph cannot be reused (a nested derivative, an op whose rule
     reads what it does not declare). The structure is the plan cache's `signature`."""
+    if set(map(_DERIVATIVE_OF, order)) != {None}:  # (a node has no truth value)
+        return None
     facts = []
-    for node in order:
-        if node.derivative_of is not None:
-            return None
-        if node.children:
-            kind = type(node)
-            fact = () if kind in _READS_STRUCTURE else _facts(node)
-            if fact is None:
-                return None
-            facts.append(fact)
+    if not set(map(type, order)) <= _READS_STRUCTURE:  # else every fact is ()
+        for i, node in enumerate(order):
+            if type(node) not in _READS_STRUCTURE:
+                fact = _facts(node)
+                if fact is None:
+                    return None
+                facts.append((i, fact))
     unreached = tuple((w.shape, w.dtype.str) for w in wrt)  # the shape of their zeros
     return signature(order, order[-1:], wrt, False, True), tuple(facts), unreached
 
 
-#: Op classes whose rules read the structure alone (`Node.vjp_facts` not overridden, and
-#: ``()``), found as they are met: the key then costs no call per node.
-_READS_STRUCTURE = set()
+#: Node classes whose rules read the structure alone (`Node.vjp_facts` not overridden,
+#: and ``()``), found as they are met, and leaves (no rule): the key then costs no call
+#: per node.
+_READS_STRUCTURE = {Variable, Constant}
+
+_DERIVATIVE_OF = operator.attrgetter("derivative_of")
 
 
 def _facts(node):
+    """`node.vjp_facts()`, noting the classes whose facts are always ``()``."""
+    if not node.children:
+        return ()  # a leaf of another kind: its parameters are in the signature
     facts = node.vjp_facts()
     if facts == () and type(node).vjp_facts is Node.vjp_facts:
         _READS_STRUCTURE.add(type(node))
