@@ -96,10 +96,12 @@ class Function(CompiledFunction):
                        frees.get(i, ()), steps[i].node) for i in computed]
         # the steps whose kernel is their node's own (not a running total's np.add, nor
         # one the planner chose), by the node's position in the graph as given: `rebind`
-        # takes theirs from a new graph
+        # takes theirs from a new graph. A numpy ufunc is kept: it reads nothing of its
+        # node, and a node of the same structure that chose another kernel (Pow's
+        # square for a constant exponent 2) computes the same values as it.
         self._rebindable = [] if self.rewritten else \
             [(k, position[id(steps[i].node)]) for k, i in enumerate(computed)
-             if steps[i].own_kernel]
+             if steps[i].own_kernel and not isinstance(steps[i].kernel, np.ufunc)]
         self._own_kernels = [self.steps[k][0] for k, _ in self._rebindable]
         self._compiled = None  # straight-line code for the steps, made at the second call
         self._called = False

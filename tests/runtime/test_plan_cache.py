@@ -74,6 +74,21 @@ def test_every_change_between_steps_gets_the_right_answer(change):
         np.testing.assert_allclose(grad, xv.T @ (kwargs["scale"] * dfn(h)), rtol=1e-5)
 
 
+def test_a_constant_exponent_changing_between_rebuilt_steps_gets_its_power():
+    """Unrewritten graphs of x**k share one plan whatever k is (the exponent is a value);
+    the kernel each step runs must still compute its own k (k = 2, 0.5, -1 have kernels of
+    their own; others run numpy's power)."""
+    evaluate_module.clear_plan_cache()
+    x_value = np.linspace(0.5, 2.0, 4)
+    for k in (3.0, 2.0, 3.0, 0.5, 1.5, -1.0, 2.0, 4.0):
+        x = ad.Variable(x_value, name="x")
+        y = ad.sum(x ** k)
+        (g,) = ad.grad(y, [x])
+        value, slope = ad.evaluate([y, g])
+        np.testing.assert_allclose(value, np.sum(x_value ** k), rtol=1e-12)
+        np.testing.assert_allclose(slope, k * x_value ** (k - 1), rtol=1e-12)
+
+
 def test_higher_order_graphs_key_on_constant_values():
     # rewriting folds constants, so their values are part of the plan's key
     x = ad.Variable(np.array([0.3, 0.7]), name="x")
