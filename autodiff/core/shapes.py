@@ -24,8 +24,12 @@ def broadcast_shapes(op_name, operands):
             break
     else:  # the common case, without numpy's overhead
         return first
+    key = tuple(shapes)
+    known = _BROADCASTS.get(key)
+    if known is not None:  # a bias added to a batch, at every step of a rebuilt graph
+        return known
     # numpy's rule, in Python: np.broadcast_shapes builds arrays and costs several times
-    # more on the few short shapes of a node (a bias added to a batch, every step)
+    # more on the few short shapes of a node
     ndim = max(map(len, shapes))
     result = [1] * ndim
     for shape in shapes:
@@ -40,7 +44,15 @@ def broadcast_shapes(op_name, operands):
                         f"{op_name}: operands {describe_operands(operands)} cannot be "
                         f"broadcast together (numpy broadcasting: trailing dimensions must "
                         f"be equal or 1)")
-    return tuple(result)
+    result = tuple(result)
+    if len(_BROADCASTS) < _MAX_BROADCASTS:
+        _BROADCASTS[key] = result
+    return result
+
+
+#: Shapes that broadcast, and their result: a graph rebuilt every step meets the same few.
+_BROADCASTS = {}
+_MAX_BROADCASTS = 4096
 
 
 def _is_int(value):

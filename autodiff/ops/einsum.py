@@ -69,7 +69,8 @@ class Einsum(Node):
             raise TypeError(f"Einsum: the first argument must be a subscripts string, "
                             f"got {op_str!r}")
         operands = as_nodes(*operands)
-        op_str = op_str.replace(" ", "")
+        if " " in op_str:
+            op_str = op_str.replace(" ", "")
         for o in operands:
             if o.dtype.kind == "b":
                 raise TypeError(f"Einsum '{op_str}': boolean operand {o.describe()}; numpy's "
@@ -175,15 +176,16 @@ class MatMul(Einsum):
 
     def __init__(self, a, b, *, name=None):
         a, b = as_nodes(a, b)
-        if a.ndim == 0 or b.ndim == 0:
+        ndim_a, ndim_b = len(a.shape), len(b.shape)
+        if ndim_a == 0 or ndim_b == 0:
             raise ValueError(f"MatMul: operands {a.describe()} and {b.describe()} must have at "
                              f"least one dimension (use * for scalars)")
         inner_a = a.shape[-1]
-        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        inner_b = b.shape[-2] if ndim_b > 1 else b.shape[0]
         if inner_a != inner_b:
             raise ValueError(f"MatMul: {a.describe()} @ {b.describe()}: inner dimensions "
                              f"{inner_a} and {inner_b} differ")
-        super().__init__(_MATMUL_SUBSCRIPTS[a.ndim == 1, b.ndim == 1], a, b, name=name)
+        super().__init__(_MATMUL_SUBSCRIPTS[ndim_a == 1, ndim_b == 1], a, b, name=name)
 
 
 #: numpy.matmul as einsum subscripts, by (a is 1-D, b is 1-D): a 1-D operand is a

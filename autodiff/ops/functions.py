@@ -7,6 +7,8 @@ Bad arguments raise when the node is built, naming the function and the operand.
 """
 import builtins
 
+import functools
+
 import numpy as np
 
 from ..core.dtypes import sum_dtype
@@ -233,12 +235,17 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 (numpy's name)
     axes = normalize_axes("sum", x, axis)
     if sum_dtype(x.dtype) != x.dtype:
         x = Cast(x, sum_dtype(x.dtype))
-    labels = LETTERS[:x.ndim]
-    kept = "".join(l for i, l in enumerate(labels) if i not in axes)
-    result = Einsum(f"{labels}->{kept}", x) if axes else x
+    result = Einsum(_sum_subscripts(x.ndim, axes), x) if axes else x
     if keepdims:
         result = Reshape(result, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
     return result
+
+
+@functools.lru_cache(maxsize=1024)
+def _sum_subscripts(ndim, axes):
+    """The einsum subscripts summing `axes` of `ndim` dimensions (``"abc->b"``)."""
+    labels = LETTERS[:ndim]
+    return labels + "->" + "".join(l for i, l in enumerate(labels) if i not in axes)
 
 
 def mean(x, axis=None, keepdims=False):

@@ -33,21 +33,20 @@ RECENT_GRAPHS = 2
 
 
 #: Graphs whose order and structure are known without walking them, most recent last:
-#: (order, {id: position}, structure, ids of the required outputs). Evaluating outputs
-#: that include all the required ones evaluates exactly the nodes of `order`, so its plan
-#: is found by `structure` and the outputs' positions. `grad` notes each derivative graph
-#: it copies from a recipe (transforms/grad_reuse.py). Holding two keeps at most two
-#: graphs alive, and the deque holds them: no node refers back, so no reference cycle.
+#: (order, structure, {id: position} of the required outputs). Evaluating outputs that
+#: include all the required ones evaluates exactly the nodes of `order`, so its plan is
+#: found by `structure` and the outputs' positions. `grad` notes each derivative graph it
+#: copies from a recipe (transforms/grad_reuse.py). Holding two keeps at most two graphs
+#: alive, and the deque holds them: no node refers back, so no reference cycle.
 _known = collections.deque(maxlen=2)
 
 
 def note_known_graph(order, structure, required):
-    """Note the graph of `order` (children first, nothing in it unused when all of
-    `required` are evaluated) as having the structure named by `structure`, an object
-    compared by identity that stands for everything a plan depends on but the
-    positions of outputs and inputs."""
-    _known.append((order, {id(n): i for i, n in enumerate(order)}, structure,
-                   frozenset(map(id, required))))
+    """Note the graph of `order` (children first, nothing in it unused when all the
+    outputs `required` names are evaluated: {id(node): its position in `order`}) as
+    having the structure named by `structure`, an object compared by identity that
+    stands for everything a plan depends on but the positions of outputs and inputs."""
+    _known.append((order, structure, required))
 
 
 def _known_order(outputs, feed, simplify, single):
@@ -57,12 +56,25 @@ def _known_order(outputs, feed, simplify, single):
     if simplify is True or not _known:
         return None
     ids = set(map(id, outputs))
-    for order, position, structure, required in reversed(_known):
-        places = tuple([position.get(i) for i in map(id, outputs)])
-        if None not in places and required <= ids:
-            return order, (structure, places, tuple([position.get(id(v)) for v in feed]),
-                           single, simplify)
+    for order, structure, required in reversed(_known):
+        if required.keys() <= ids:
+            places = tuple([_position(order, required, o) for o in outputs])
+            if None not in places:
+                return order, (structure, places,
+                               tuple([_position(order, required, v) for v in feed]),
+                               single, simplify)
     return None
+
+
+def _position(order, known, node):
+    """The position of `node` in `order` (`known`: some positions by id), or None."""
+    i = known.get(id(node))
+    if i is None:
+        try:
+            i = order.index(node)  # (nodes compare by identity)
+        except ValueError:
+            return None
+    return i
 
 
 def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):

@@ -184,7 +184,8 @@ def build(recipe, order):
                              scope=scope, derivative_of=None if mark < 0 else env[mark])
         append(node)
     results = [(env[i], built) for i, built in recipe.results]
-    required = [order[-1]] + [g for g, built in results if built]
+    required = {id(env[i]): i for i, built in recipe.results if built}
+    required[id(order[-1])] = len(order) - 1  # y
     note_known_graph(env, recipe, required)
     return results
 
