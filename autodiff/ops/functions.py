@@ -6,7 +6,6 @@ broadcasting) and dtypes, and returns a node. Contractions and axis sums are ein
 Bad arguments raise when the node is built, naming the function and the operand.
 """
 import builtins
-
 import functools
 
 import numpy as np
