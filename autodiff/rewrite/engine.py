@@ -38,7 +38,7 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
-from operator import is_
+from operator import is_, is_not
 
 import numpy as np
 
@@ -317,6 +317,32 @@ class Rewriter:
             rewritten_uses[k] = rewritten_uses.get(k, 0) + n
         return [mapped[id(o)] for o in outputs]
 
+    def run_local(self, outputs, order):
+        """(rewritten `outputs`, the nodes of their graph children first), for a pass
+        whose rules look at a node and its children only (no node is left open, no rule
+        asks how often a node is used): `lower`. A node whose children are unchanged and
+        whose op has no rule stands for itself at the cost of a lookup, so the pass costs
+        what its rules do, plus a fraction of a walk; and the order of the result is made
+        on the way, without walking it again."""
+        changed, placed, new_order = {}, set(), []
+        for node in order:
+            new = node
+            kids = node.children
+            if kids and changed:
+                children = [changed.get(id(c), c) for c in kids]
+                if any(map(is_not, children, kids)):
+                    new = self.intern_as(node, children)
+            if self._rules_for(new):
+                new = self._settle(new)
+            if new is not node:
+                changed[id(node)] = new
+                _place_new(new, placed, new_order)
+            elif id(node) not in placed:
+                placed.add(id(node))
+                new_order.append(node)
+        results = [changed.get(id(o), o) for o in outputs]
+        return results, _reachable(results, new_order)
+
     def leaves_unchanged(self, outputs, order):
         """Whether rewriting the graph of `outputs` (`order`: its nodes, children first)
         would give back every node as it is, told at a fraction of a pass's cost: every
@@ -430,6 +456,38 @@ def walk(outputs):
                 stack.pop()
                 order.append(node)
     return order, uses, consumer
+
+
+def _place_new(node, placed, order):
+    """Append `node` and those of its descendants not `placed` yet to `order`, children
+    first (the nodes a rule built: the others were placed as the pass met them)."""
+    if id(node) in placed:
+        return
+    placed.add(id(node))
+    stack = [(node, iter(node.children))]
+    while stack:
+        top, children = stack[-1]
+        for child in children:
+            if id(child) not in placed:
+                placed.add(id(child))
+                stack.append((child, iter(child.children)))
+                break
+        else:
+            stack.pop()
+            order.append(top)
+
+
+def _reachable(outputs, order):
+    """The nodes of `order` (children first) that `outputs` use, in that order: a
+    rewrite leaves behind the nodes only what it replaced used."""
+    live = set(map(id, outputs))
+    kept = []
+    for node in reversed(order):
+        if id(node) in live:
+            kept.append(node)
+            live.update(map(id, node.children))
+    kept.reverse()
+    return kept
 
 
 def graph_uses(outputs, order):

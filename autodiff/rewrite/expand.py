@@ -14,7 +14,7 @@ from ..core import context
 from ..core.node import Constant
 from ..core.traversal import topo_sort
 from . import polynomial as P
-from .engine import FAST, REAL, conform, rebuild
+from .engine import EXACT, FAST, REAL, conform, rebuild
 
 #: Monomial operations the pass may spend per node of the graph as given (and at least
 #: MIN_WORK): plenty for the normal forms of nested derivatives, whose graphs as given
@@ -69,17 +69,21 @@ def node_polynomials(order, rw, atoms, budget):
     nodes that are not (or may not be rewritten at `REAL`) are atoms."""
     algebras = {False: P.Algebra(laurent=False, budget=budget),
                 True: P.Algebra(laurent=True, budget=budget)}
-    polys, is_poly = {}, set()
-    for node in order:
+    polys, is_poly, methods = {}, set(), {}
+    for node in order:  # (`to_poly` inlined for operations: this runs once per node)
         p = None
         if not node.children:
             if isinstance(node, Constant):
                 p = P.to_poly(node, (), algebras[False])
-        elif rw.allows(node, REAL):
-            algebra = algebras[rw.allows(node, FAST)]
-            p = P.to_poly(node, [polys[id(c)] for c in node.children], algebra)
-            if p is not None:
-                is_poly.add(id(node))
+        else:
+            method = methods.get(type(node), False)
+            if method is False:  # an op class met for the first time
+                method = methods[type(node)] = getattr(type(node), "polynomial", None)
+            level = rw.level_of(node) if method is not None else EXACT
+            if level >= REAL and node.dtype.kind == "f":
+                p = method(node, algebras[level >= FAST], *[polys[id(c)] for c in node.children])
+                if p is not None:
+                    is_poly.add(id(node))
         polys[id(node)] = P.Algebra.atom(atoms.of(node)) if p is None else p
     return polys, is_poly
 

@@ -58,8 +58,9 @@ def rewrite_for_evaluation(nodes, fast_math=False, order=None):
 
 def rewrite_with_order(nodes, fast_math=False, order=None):
     """(`rewrite_for_evaluation` of `nodes`, the nodes of the rewritten graph children
-    first, as `topo_sort` orders them): the passes walk that graph anyway, and a caller
-    that plans it need not walk it again."""
+    first): the passes walk that graph anyway, and a caller that plans it need not walk
+    it again. The order is `topo_sort`'s where nothing was rewritten, and otherwise
+    keeps the given graph's order for the nodes that stay."""
     return _rewrite(nodes, program_level(fast_math), order)
 
 
@@ -89,8 +90,10 @@ def run_passes(outputs, level_of, order=None):
     rewritten = rewriter.run(outputs, order)
     given = graph_cost(outputs, rewriter.order)
     simplified, simplified_order = expand_polynomials(rewritten, rewriter, given[0])
-    lowered = Rewriter(["lower"], level_of, after=rewriter).run(simplified, simplified_order)
-    lowered_order = walk(lowered)[0]
+    if simplified_order is None:
+        simplified_order = topo_sort(simplified)
+    lowered, lowered_order = Rewriter(["lower"], level_of, after=rewriter).run_local(
+        simplified, simplified_order)
     if no_worse(graph_cost(lowered, lowered_order), given):
         return lowered, lowered_order
     return outputs, rewriter.order
