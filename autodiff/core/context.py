@@ -12,6 +12,7 @@ import itertools
 _scope = contextvars.ContextVar("autodiff_scope", default=())
 _derivative_of = contextvars.ContextVar("autodiff_derivative_of", default=None)
 _needed = contextvars.ContextVar("autodiff_needed", default=None)
+_finiteness = contextvars.ContextVar("autodiff_finiteness", default=None)
 
 
 #: Serial numbers of nodes, in the order they are built.
@@ -82,6 +83,27 @@ def cotangent_needed(k):
     for it instead of building nodes nobody reads."""
     needed = _needed.get()
     return needed is None or needed[k]
+
+
+@contextlib.contextmanager
+def finiteness_remembered():
+    """Inside, `finiteness_memo()` gives one memo for `core.finite.always_finite` (the one
+    opened further out, if any): a backward pass asks it of the nodes along a whole
+    chain, each answer once."""
+    if _finiteness.get() is not None:
+        yield
+        return
+    token = _finiteness.set(({}, []))
+    try:
+        yield
+    finally:
+        _finiteness.reset(token)
+
+
+def finiteness_memo():
+    """({id(node): always finite}, [nodes asked about, kept alive so that their ids stay
+    theirs]) inside `finiteness_remembered`, else None."""
+    return _finiteness.get()
 
 
 @contextlib.contextmanager

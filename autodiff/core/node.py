@@ -186,7 +186,10 @@ class Node(metaclass=_OpType):
         (transforms/grad_reuse.py). The rules of autodiff's own ops read the structure
         alone, ``()``, or say what else they read (`Pow`: a constant exponent's value). A
         rule written elsewhere, a user's op, is not known to: None, and `grad` runs the
-        rules every time. Such an op opts in by overriding this."""
+        rules every time. Such an op opts in by overriding this. An op that is not
+        `differentiable` (a comparison) has no rule `grad` runs: ``()``."""
+        if not self.differentiable:
+            return ()
         module = getattr(type(self).vjp, "__module__", None) or ""
         return () if module.startswith("autodiff.ops.") else None
 

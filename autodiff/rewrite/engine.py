@@ -95,7 +95,7 @@ def leave_open(*op_types):
 
 def rebuild(node, children):
     """A copy of `node` on new `children` (of the same shapes and dtypes)."""
-    if all(a is b for a, b in zip(node.children, children)):
+    if all(map(is_, node.children, children)):
         return node
     clone = object.__new__(type(node))  # copy.copy, without its generic machinery
     clone.__dict__.update(node.__dict__)
@@ -217,10 +217,13 @@ class Rewriter:
         if found is not None:
             return found
         node = rebuild(node, children)
-        table[key] = node
-        self._mark(node)
+        table[key] = node  # (which keeps it alive: its id is a key of `ranks`)
+        if self._marks is not None:
+            node.scope, node.derivative_of = self._marks  # see `_mark`
         self.interned.add(id(node))
-        self.rank(node)
+        ranks = self.ranks
+        if id(node) not in ranks:
+            ranks[id(node)] = len(ranks)
         return node
 
     def _mark(self, node):

@@ -9,7 +9,8 @@ values are finite and nonzero. Which nodes a level applies to is the caller's ch
 """
 import numpy as np
 
-from ..core.node import Node, Constant, Variable
+from ..core import finite
+from ..core.node import Node, Constant
 from ..ops.arithmetic import Add, Divide, Mul, Negate, Recipr, Subtract
 from ..ops.einsum import Einsum, LETTERS
 from ..ops.elementary import Pow
@@ -44,27 +45,9 @@ def is_one(node):
 # --- finiteness --------------------------------------------------------------------------
 
 def always_finite(rw, node):
-    """True when `node` is finite whenever its Variables are (the op's `finite` trait, all
-    the way down; memoised in the rewriter; iterative, so any depth works)."""
-    cache = rw.finite
-    stack = [node]
-    while stack:
-        n = stack[-1]
-        if id(n) in cache:
-            stack.pop()
-            continue
-        pending = [c for c in n.children if id(c) not in cache]
-        if pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
-        if isinstance(n, Constant):
-            cache[id(n)] = bool(np.all(np.isfinite(n.value))) if n.dtype.kind in "fc" else True
-        elif isinstance(n, Variable) or not n.children:
-            cache[id(n)] = True  # inputs are finite reals, as everywhere in algebra
-        else:
-            cache[id(n)] = bool(n.finite) and all(cache[id(c)] for c in n.children)
-    return cache[id(node)]
+    """True when `node` is finite whenever its inputs are (`core.finite`; memoised in
+    the rewriter, which keeps the nodes it has seen alive)."""
+    return finite.always_finite(node, rw.finite)
 
 
 # --- canonical forms ---------------------------------------------------------------------

@@ -50,19 +50,21 @@ def grad(y, wrt, previous_grad=None):
     with gc_paused():
         order = topo_sort([y])
         key = grad_reuse.forward_key(order, wrt) if previous_grad is None else None
-        recipe = grad_reuse.find(key) if key is not None else None
+        recipe = grad_reuse.find(key, order) if key is not None else None
         if recipe is not None:
             built = grad_reuse.build(recipe, order)
         else:
-            start = next_serial()
-            seed = _seed(y, previous_grad)
-            cotangents = backpropagate(y, seed, wrt, order=order)
-            grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
-            # built here: by a rule, the seed, or a zero
-            built = [(g, g.derivative_of is not None or g is seed or w not in cotangents)
-                     for w, g in zip(wrt, grads)]
-            if key is not None:
-                grad_reuse.remember(key, order, built, start)
+            with context.finiteness_remembered():  # what the rules asked, for the recipe
+                start = next_serial()
+                seed = _seed(y, previous_grad)
+                cotangents = backpropagate(y, seed, wrt, order=order)
+                grads = [cotangents.get(w) if w in cotangents else _zeros(w) for w in wrt]
+                # built here: by a rule, the seed, or a zero
+                built = [(g, g.derivative_of is not None or g is seed or w not in cotangents)
+                         for w, g in zip(wrt, grads)]
+                if key is not None:
+                    finite = context.finiteness_memo()[0]
+                    grad_reuse.remember(key, order, built, start, finite)
     for w, (g, here) in zip(wrt, built):
         if here:
             g.gradient_of = g.gradient_of + ((y, w),)
@@ -120,6 +122,13 @@ def backpropagate(y, seed, wrt, stop_at_wrt=False, order=None):
     pending = {}
     for out, s in zip(ys, seeds):
         pending.setdefault(id(out), []).append(s)
+    with context.finiteness_remembered():
+        return _propagate(order, pending, on_path, wanted, stop_at_wrt)
+
+
+def _propagate(order, pending, on_path, wanted, stop_at_wrt):
+    """The loop of `backpropagate`: cotangents from `pending` ({id(node): [terms]})
+    through the nodes of `order` that are `on_path`; {node of `wanted`: cotangent}."""
     result = {}
     for node in reversed(order):
         terms = pending.pop(id(node), None)

@@ -18,7 +18,11 @@ node). It is keyed by everything the rules read:
 * what each rule reads beyond that (`Node.vjp_facts`: a constant exponent, whether
   constant labels are one-hot); an op that does not declare it (a user's op) makes
   the graph not reusable, and `grad` runs the rules;
-* the positions of `wrt`, and their shapes and dtypes (for those not reached).
+* the positions of `wrt`, and their shapes and dtypes (for those not reached);
+* whether the forward Constants the rules asked about hold only finite numbers (a
+  product with an always-finite factor is built plain, else strong-zero: `strong_mul`).
+  That is checked when the recipe is found, on those Constants alone, so a step
+  whose constants are many large arrays (an input batch) pays nothing for it.
 
 A recipe is made the second time a structure is differentiated, so a graph
 differentiated once pays for its key alone. Only first-order gradients with the default
@@ -30,6 +34,7 @@ import collections
 import operator
 
 from ..core import context
+from ..core.finite import always_finite
 from ..core.node import Constant, Node, Variable, is_shared_scalar
 from ..runtime.evaluation import note_known_graph, signature
 
@@ -46,12 +51,19 @@ class Recipe:
     """How to build one derivative graph on a forward graph (see module docstring).
     Compared by identity: it also names that structure in the plan cache."""
 
-    __slots__ = ("nodes", "shared", "results")
+    __slots__ = ("nodes", "shared", "results", "finite_constants")
 
-    def __init__(self, nodes, shared, results):
+    def __init__(self, nodes, shared, results, finite_constants):
         self.nodes = nodes  # (class, attributes, children, derivative mark) per node
         self.shared = shared  # shared Constants the derivative graph reads
         self.results = results  # (where, built here) per gradient
+        # (position, all finite) of the forward Constants the rules asked about
+        self.finite_constants = finite_constants
+
+    def fits(self, order):
+        """Whether the forward graph `order` (of this recipe's structure) has the same
+        finite and non-finite Constants where the rules looked."""
+        return all(always_finite(order[i], {}) == finite for i, finite in self.finite_constants)
 
 
 def forward_key(order, wrt):
@@ -67,7 +79,8 @@ def forward_key(order, wrt):
                 fact = _facts(node)
                 if fact is None:
                     return None
-                facts.append((i, fact))
+                if fact != ():  # (a class learnt to read structure alone has no entry)
+                    facts.append((i, fact))
     unreached = tuple((w.shape, w.dtype.str) for w in wrt)  # the shape of their zeros
     return signature(order, order[-1:], wrt, False, True), tuple(facts), unreached
 
@@ -90,25 +103,27 @@ def _facts(node):
     return facts
 
 
-def find(key):
-    """The recipe kept under `key`, or None."""
+def find(key, order):
+    """The recipe kept under `key` that fits the forward graph `order`, or None."""
     recipe = _recipes.get(key)
-    if recipe is not None:
-        _recipes.move_to_end(key)
+    if recipe is None or not recipe.fits(order):
+        return None
+    _recipes.move_to_end(key)
     return recipe
 
 
-def remember(key, order, results, start):
+def remember(key, order, results, start, finite):
     """Note that the structure of `key` was differentiated, into `results` ((gradient,
     built here) pairs, built by `grad` from serial number `start` on, over the forward
-    graph `order`). The recipe is made the second time: a graph differentiated once (most
+    graph `order`; `finite`: the answers of `always_finite` the rules asked for, by
+    node id). The recipe is made the second time: a graph differentiated once (most
     graphs outside a training loop) pays for its key alone. Nothing is kept when the
     derivative graph holds what a copy could not reproduce (a node of another graph, a
     node held in an attribute)."""
     if key not in _recipes:
         _recipes[key] = None  # seen once
     else:
-        recipe = _recipe(order, results, start)
+        recipe = _recipe(order, results, start, finite)
         if recipe is None:
             return
         _recipes[key] = recipe
@@ -117,7 +132,7 @@ def remember(key, order, results, start):
         _recipes.popitem(last=False)
 
 
-def _recipe(order, results, start):
+def _recipe(order, results, start, finite):
     index = {id(node): i for i, node in enumerate(order)}
     shared, new = [], []
     stack, seen = [g for g, _ in results], set(index)
@@ -147,8 +162,10 @@ def _recipe(order, results, start):
         nodes.append((type(node), attributes, tuple([index[id(c)] for c in node.children]),
                       -1 if mark is None else index[id(mark)]))
         index[id(node)] = len(index)
+    finite_constants = tuple((i, finite[id(node)]) for i, node in enumerate(order)
+                             if isinstance(node, Constant) and id(node) in finite)
     return Recipe(tuple(nodes), tuple(shared),
-                  tuple((index[id(g)], here) for g, here in results))
+                  tuple((index[id(g)], here) for g, here in results), finite_constants)
 
 
 def _holds_node(value):

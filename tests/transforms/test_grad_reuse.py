@@ -126,6 +126,19 @@ def test_a_changed_constant_exponent_is_derived_again(copies):
     assert len(copies) == 2  # the third 2.0 and the third 0.5
 
 
+def test_a_constant_turning_infinite_is_derived_again(copies):
+    # the cotangent of x in x * c is g * c: a plain product while c is finite, a
+    # strong-zero one (0 where g is 0, whatever c is) once c holds an inf
+    x = ad.Variable(np.array([0.5, 3.0]), name="x")
+    finite, infinite = np.array([2.0, 1.0]), np.array([np.inf, 1.0])
+    for c in (finite, finite, finite, infinite, infinite, infinite, finite):
+        g, = ad.grad(ad.sum(ad.where(x > 1, x * ad.Constant(c), 0.0)), [x])
+        np.testing.assert_array_equal(g(), [0.0, 1.0])
+    # derived: the first two steps, the first infinite one (the recipe does not fit; a
+    # recipe for it replaces the finite one) and the last; copied: the three others
+    assert len(copies) == 3
+
+
 @pytest.mark.parametrize("rows", ["one-hot, then not", "not, then one-hot"])
 def test_labels_summing_to_one_or_not_are_derived_again(copies, rows):
     logits = ad.Variable(np.array([[0.2, -1.0, 3.0], [1.0, 0.0, -2.0]]), name="logits")
