@@ -38,13 +38,11 @@ def expand_polynomials(outputs, rw, given_size=0):
     budget = P.Budget(max(MIN_WORK, WORK_PER_NODE * max(given_size, len(order))))
     polys, is_poly = node_polynomials(order, rw, atoms, budget)
     roots = polynomial_roots(order, outputs, is_poly)
-    sizes = region_sizes(order, roots, is_poly)
     forms, counted = {}, {}
-    for node in order:
-        if id(node) in roots:
-            emitted = normal_form(node, polys[id(node)], sizes[id(node)], atoms, rw, counted)
-            if emitted is not None:
-                forms[id(node)] = emitted
+    for node, region in region_sizes(order, roots, is_poly):
+        emitted = normal_form(node, polys[id(node)], region, atoms, rw, counted)
+        if emitted is not None:
+            forms[id(node)] = emitted
     if forms:
         return replaced(order, outputs, forms, rw), None
     return list(outputs), order
@@ -99,23 +97,22 @@ def polynomial_roots(order, outputs, is_poly):
 
 
 def region_sizes(order, roots, is_poly):
-    """{id(root): the polynomial nodes only its normal form would replace}: the nodes
-    reached from the root through polynomial nodes, not through other roots, each
-    counted for the first root (in `order`) that reaches it (so the walks are linear)."""
-    sizes, claimed = {}, set()
+    """(root, the number of polynomial nodes only its normal form would replace) for
+    each root, in `order`: the nodes reached from the root through polynomial nodes, not
+    through other roots, each counted for the first root that reaches it (so the walks
+    are linear)."""
+    free = is_poly - roots  # polynomial nodes no root has claimed yet
     for root in order:
         if id(root) not in roots:
             continue
-        count, stack = 0, [root]
+        count, stack = 1, list(root.children)
         while stack:
             n = stack.pop()
-            if id(n) in claimed or id(n) not in is_poly or n is not root and id(n) in roots:
-                continue
-            claimed.add(id(n))
-            count += 1
-            stack.extend(n.children)
-        sizes[id(root)] = count
-    return sizes
+            if id(n) in free:
+                free.discard(id(n))
+                count += 1
+                stack.extend(n.children)
+        yield root, count
 
 
 def normal_form(node, p, region, atoms, rw, counted):
