@@ -130,19 +130,25 @@ def graph_cost(outputs, order=None):
     of its whole index space. `order`: the graph's nodes, when the caller has them."""
     if order is None:
         order = walk(outputs)[0]
-    work, sizes = 0, {}
+    work, computed, sizes = 0, 0, {}
     for node in order:
         children = node.children
         if not children:
             continue
+        computed += 1
         if isinstance(node, Einsum):
             elements = 1
             for size in node.sizes.values():
                 elements *= size
         else:
-            elements = max(_size(node.shape, sizes), _size(children[0].shape, sizes))
-        work += NODE_OVERHEAD + elements
-    return len(order), work
+            shape, first = node.shape, children[0].shape
+            elements = sizes.get(shape)
+            if elements is None:
+                elements = _size(shape, sizes)
+            if first != shape:
+                elements = max(elements, _size(first, sizes))
+        work += elements
+    return len(order), work + NODE_OVERHEAD * computed
 
 
 def _size(shape, sizes):
