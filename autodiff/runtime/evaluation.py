@@ -4,8 +4,9 @@ A graph rebuilt every step (the eager style) is structurally the same graph each
 its plan is found by the graph's *signature* (ops, parameters, how they connect, leaf
 shapes and dtypes, derivative marks; and constant values when the graph is rewritten)
 in a small least-recently-used cache, and run on the new graph's own leaves and kernels.
-The cache holds at most `PLAN_CACHE_SIZE` plans, so a long-running loop never grows it,
-and no value is ever stored on a node, so results always reflect the current values.
+The cache holds at most `PLAN_CACHE_SIZE` plans, and plans whose graphs hold at most
+`PLAN_CACHE_NODES` nodes together, so a long-running loop never grows it, and no value
+is ever stored on a node, so results always reflect the current values.
 """
 import collections
 import hashlib
@@ -18,8 +19,14 @@ from .function import Function
 
 #: Plans kept for graphs evaluated with `evaluate` (each keeps its graph alive).
 PLAN_CACHE_SIZE = 16
+#: ... and the most nodes the graphs they keep alive may have together (the newest plan
+#: is kept whatever its size): a plan made on a rewritten higher-order derivative keeps
+#: the derivative graph it was given, tens of MB at order 12, and sixteen such would
+#: hold a gigabyte or more.
+PLAN_CACHE_NODES = 250_000
 
 _plans = collections.OrderedDict()
+_plan_nodes = {}  # key of `_plans` -> the number of nodes of the graph its plan was made on
 #: The same, found by the identity of the output and fed nodes: (outputs, plan, the
 #: topological order to rebind the plan to, or None for the graph it was made on). The
 #: entry holds the outputs, so their ids cannot be reused while it exists.
@@ -124,7 +131,7 @@ def evaluate(nodes, feed=None, simplify="auto", backend="numpy"):
     if plan is None:
         plan = Function.with_order(outputs, order, inputs=list(feed), simplify=simplify,
                                    search_schedule=False)
-        _remember(_plans, key, plan)
+        _remember_plan(key, plan, len(order))
         _remember(_by_nodes, same_nodes, (outputs, plan, None), RECENT_GRAPHS)
         values = plan(*feed.values())
     else:
@@ -141,7 +148,7 @@ def _evaluate_compiled(nodes, outputs, feed, backend):
     plan = _plans.get(key)
     if plan is None:
         plan = backend_function_class(backend)(outputs, list(feed))
-        _remember(_plans, key, plan)
+        _remember_plan(key, plan, len(topo_sort(outputs)))
     else:
         _plans.move_to_end(key)
     values = plan(*feed.values())
@@ -152,6 +159,17 @@ def _remember(cache, key, entry, size=PLAN_CACHE_SIZE):
     cache[key] = entry
     if len(cache) > size:
         cache.popitem(last=False)
+
+
+def _remember_plan(key, plan, nodes):
+    """Keep `plan` (made on a graph of `nodes` nodes) under `key`, dropping the least
+    recently used plans beyond `PLAN_CACHE_SIZE` plans or `PLAN_CACHE_NODES` nodes."""
+    _plans[key] = plan
+    _plan_nodes[key] = nodes
+    while len(_plans) > 1 and (len(_plans) > PLAN_CACHE_SIZE
+                               or sum(_plan_nodes.values()) > PLAN_CACHE_NODES):
+        oldest, _ = _plans.popitem(last=False)
+        _plan_nodes.pop(oldest, None)
 
 
 _bodies = collections.OrderedDict()
@@ -223,5 +241,6 @@ def clear_plan_cache():
     """Forget every cached plan (they are rebuilt on demand)."""
     _known.clear()
     _plans.clear()
+    _plan_nodes.clear()
     _by_nodes.clear()
     _bodies.clear()

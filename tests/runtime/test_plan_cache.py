@@ -164,3 +164,32 @@ def test_a_rebuilt_graph_with_a_loop_reuses_its_plan_and_sees_a_changed_body():
             for _ in range(3):
                 ad.evaluate(step(x_value, scale))
             assert len(evaluate_module._plans) == 1  # the rebuilt loop found its plan
+
+
+def test_plans_of_large_graphs_are_dropped_beyond_the_node_budget(monkeypatch):
+    """Each plan keeps the graph it was made on alive (a rewritten higher-order derivative
+    keeps the whole derivative graph it was given): beyond PLAN_CACHE_NODES nodes, the
+    least recently used plans go, and their graphs with them; the newest always stays."""
+    evaluate_module.clear_plan_cache()
+    monkeypatch.setattr(evaluate_module, "PLAN_CACHE_NODES", 2_000)
+    x = ad.Variable(np.linspace(-1, 1, 5), name="x")
+    outputs = []
+    for depth in (300, 301, 302, 2_500):  # chains of distinct structure: 601, 603, ... nodes
+        y = x
+        for _ in range(depth):
+            y = ad.sin(y) * 0.9
+        np.testing.assert_allclose(ad.evaluate(y), chain_value(x.value, depth))
+        outputs.append(weakref.ref(y))
+        kept = sum(evaluate_module._plan_nodes.values())
+        assert kept <= 2_000 or len(evaluate_module._plans) == 1
+    del y
+    evaluate_module._by_nodes.clear()  # the "same nodes again" entries hold graphs too
+    gc.collect()
+    assert [ref() is None for ref in outputs] == [True, True, True, False]
+    assert len(evaluate_module._plans) == 1  # the 5,001-node graph, alone over budget
+
+
+def chain_value(x, depth):
+    for _ in range(depth):
+        x = np.sin(x) * 0.9
+    return x
