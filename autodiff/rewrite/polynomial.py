@@ -165,6 +165,8 @@ def _mul_monomials(m, n):
         return m
     if len(n) == 1:  # the common case: times one atom's power (m is sorted by atom)
         (i, f), = n
+        if i > m[-1][0]:  # an atom after all of m's (atoms are numbered along the graph)
+            return m + n
         k = bisect_left(m, (i,))  # (i,) sorts before every (i, e)
         if k == len(m) or m[k][0] != i:
             return m[:k] + n + m[k:]
