@@ -2,16 +2,20 @@
 from .node import Node
 
 
-def topo_sort(outputs, leaves=()):
+def topo_sort(outputs, leaves=(), seen=None):
     """All nodes that `outputs` depend on, children before parents, each once; the nodes
-    in `leaves` are included but not looked through.
+    in `leaves` are included but not looked through. `seen`: a set of the ids of nodes
+    ordered already (by an earlier call), which are neither returned nor looked through;
+    the ids of the nodes returned are added to it.
 
     Iterative depth-first search, so a chain of any depth works. A node is marked when it
     is first pushed; graphs are acyclic (nodes are immutable), so that is enough.
     """
     if isinstance(outputs, Node):
         outputs = [outputs]
-    order, seen = [], set()
+    order = []
+    if seen is None:
+        seen = set()
     stop = {id(n) for n in leaves}
     for root in outputs:
         if id(root) in seen:

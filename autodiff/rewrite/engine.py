@@ -44,6 +44,7 @@ import numpy as np
 
 from ..core.node import Constant, Node, Variable
 from ..core.params import freeze
+from ..core.traversal import topo_sort
 from ..ops.logic import Cast
 from ..ops.shape_ops import BroadcastTo
 
@@ -337,9 +338,9 @@ class Rewriter:
                     new = self.intern_as(node, children)
             if self._rules_for(new):
                 new = self._settle(new)
-            if new is not node:
+            if new is not node:  # (with the nodes its rules built, not placed yet)
                 changed[id(node)] = new
-                _place_new(new, placed, new_order)
+                new_order.extend(topo_sort([new], seen=placed))
             elif id(node) not in placed:
                 placed.add(id(node))
                 new_order.append(node)
@@ -459,25 +460,6 @@ def walk(outputs):
                 stack.pop()
                 order.append(node)
     return order, uses, consumer
-
-
-def _place_new(node, placed, order):
-    """Append `node` and those of its descendants not `placed` yet to `order`, children
-    first (the nodes a rule built: the others were placed as the pass met them)."""
-    if id(node) in placed:
-        return
-    placed.add(id(node))
-    stack = [(node, iter(node.children))]
-    while stack:
-        top, children = stack[-1]
-        for child in children:
-            if id(child) not in placed:
-                placed.add(id(child))
-                stack.append((child, iter(child.children)))
-                break
-        else:
-            stack.pop()
-            order.append(top)
 
 
 def _reachable(outputs, order):
