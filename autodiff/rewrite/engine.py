@@ -345,7 +345,7 @@ class Rewriter:
                 placed.add(id(node))
                 new_order.append(node)
         results = [changed.get(id(o), o) for o in outputs]
-        return results, _reachable(results, new_order)
+        return results, _reachable(results, new_order) if changed else new_order
 
     def leaves_unchanged(self, outputs, order):
         """Whether rewriting the graph of `outputs` (`order`: its nodes, children first)
