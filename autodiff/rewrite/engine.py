@@ -38,7 +38,9 @@ node's `rank`, its position in a deterministic walk of the graph, never object
 identities: the same graph rewrites to the same graph, and the same bits, in every
 process. The pass is iterative over the graph (no recursion over graph depth).
 """
-from operator import is_, is_not
+from collections import Counter
+from itertools import chain
+from operator import attrgetter, is_, is_not
 
 import numpy as np
 
@@ -340,7 +342,11 @@ class Rewriter:
                 new = self._settle(new)
             if new is not node:  # (with the nodes its rules built, not placed yet)
                 changed[id(node)] = new
-                new_order.extend(topo_sort([new], seen=placed))
+                if not placed.issuperset(map(id, new.children)):
+                    new_order.extend(topo_sort([new], seen=placed))
+                elif id(new) not in placed:  # (most: its children are placed, no walk)
+                    placed.add(id(new))
+                    new_order.append(new)
             elif id(node) not in placed:
                 placed.add(id(node))
                 new_order.append(node)
@@ -476,16 +482,17 @@ def _reachable(outputs, order):
 
 
 def graph_uses(outputs, order):
-    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds."""
-    uses, consumer = dict.fromkeys(map(id, order), 0), {}
-    for root in outputs:
-        uses[id(root)] += 1
-    for node in order:
-        for child in node.children:
-            k = id(child)
-            uses[k] += 1
-            consumer[k] = node
+    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds
+    (`uses` a Counter: 0 for a node nothing uses)."""
+    # counted in C (Counter over every operand edge): a Python loop over the edges
+    # costs three times as much, on graphs of a hundred thousand nodes
+    uses = Counter(map(id, chain.from_iterable(map(_children, order))))
+    uses.update(map(id, outputs))
+    consumer = {id(child): node for node in order for child in node.children}
     return uses, consumer
+
+
+_children = attrgetter("children")
 
 
 def conform(new, old):
