@@ -36,8 +36,8 @@ def expand_polynomials(outputs, rw, given_size=0):
     order = topo_sort(outputs)
     atoms = P.Atoms()
     budget = P.Budget(max(MIN_WORK, WORK_PER_NODE * max(given_size, len(order))))
-    polys, is_poly = node_polynomials(order, rw, atoms, budget)
-    roots = polynomial_roots(order, outputs, is_poly)
+    polys, is_poly, roots = node_polynomials(order, rw, atoms, budget)
+    roots.update(id(o) for o in outputs if id(o) in is_poly)
     forms, counted = {}, {}
     for node, region in region_sizes(order, roots, is_poly):
         emitted = normal_form(node, polys[id(node)], region, atoms, rw, counted)
@@ -63,11 +63,14 @@ def replaced(order, outputs, forms, rw):
 
 
 def node_polynomials(order, rw, atoms, budget):
-    """({id(node): its polynomial}, ids of the nodes that are polynomial operations):
-    nodes that are not (or may not be rewritten at `REAL`) are atoms."""
+    """({id(node): its polynomial}, ids of the nodes that are polynomial operations, ids
+    of those that other nodes use as atoms): nodes that are not polynomial operations
+    (or may not be rewritten at `REAL`) are atoms. The polynomial nodes used as atoms
+    (found on the way: a walk of its own would cost a fifth of this one), and the
+    outputs, are the roots whose normal forms may replace them."""
     algebras = {False: P.Algebra(laurent=False, budget=budget),
                 True: P.Algebra(laurent=True, budget=budget)}
-    polys, is_poly, methods = {}, set(), {}
+    polys, is_poly, roots, methods = {}, set(), set(), {}
     for node in order:  # (`to_poly` inlined for operations: this runs once per node)
         p = None
         if not node.children:
@@ -82,18 +85,10 @@ def node_polynomials(order, rw, atoms, budget):
                 p = method(node, algebras[level >= FAST], *[polys[id(c)] for c in node.children])
                 if p is not None:
                     is_poly.add(id(node))
+            if p is None:
+                roots.update(k for k in map(id, node.children) if k in is_poly)
         polys[id(node)] = P.Algebra.atom(atoms.of(node)) if p is None else p
-    return polys, is_poly
-
-
-def polynomial_roots(order, outputs, is_poly):
-    """Ids of the polynomial nodes that something uses as an atom, or that are outputs:
-    the nodes whose normal form may replace them."""
-    roots = {id(o) for o in outputs if id(o) in is_poly}
-    for node in order:
-        if id(node) not in is_poly:
-            roots.update(id(c) for c in node.children if id(c) in is_poly)
-    return roots
+    return polys, is_poly, roots
 
 
 def region_sizes(order, roots, is_poly):
