@@ -331,11 +331,8 @@ def collect_products(rw, node):
     # constants move out of products by the local rules below, at no rebuilding cost.
     if node.strong or node.dtype.kind not in "fc":
         return None
-    a, b = node.children
-    if a is not b and not any(isinstance(c, _PRODUCT_PARTS) for c in node.children):
-        return None  # two distinct plain factors: nothing to collect
     if _closed_distinct_factors(rw, node):
-        return None  # the same, told before factor_powers' work (most products)
+        return None  # told before factor_powers' work (most products)
     powers, bases = {}, []
     coefficient, arrays = factor_powers(rw, node, powers, bases)
     fast = rw.allows(node, FAST)
@@ -433,9 +430,10 @@ def scalar_out_of_product(rw, node):
             return None
         return Mul(const(k * k2, node), t)
     for inner, other in ((a, b), (b, a)):
-        k2, t = _scalar_factor(rw, inner, node)
-        if k2 is not None:
-            return Mul(const(k2, node), rw.make(Mul, t, other))
+        if isinstance(inner, Mul) and isinstance(inner.children[0], Constant):
+            k2, t = _scalar_factor(rw, inner, node)  # (the cheap test first: most fail it)
+            if k2 is not None:
+                return Mul(const(k2, node), rw.make(Mul, t, other))
     return None
 
 
