@@ -82,7 +82,8 @@ def node_polynomials(order, rw, atoms, budget):
                 method = methods[type(node)] = getattr(type(node), "polynomial", None)
             level = rw.level_of(node) if method is not None else EXACT
             if level >= REAL and node.dtype.kind == "f":
-                p = method(node, algebras[level >= FAST], *[polys[id(c)] for c in node.children])
+                p = method(node, algebras[level >= FAST],
+                           *map(polys.__getitem__, map(id, node.children)))
                 if p is not None:
                     is_poly.add(id(node))
             if p is None:
@@ -115,7 +116,7 @@ def normal_form(node, p, region, atoms, rw, counted):
     `region` it replaces, else None. `counted`: sizes of normal forms counted so far."""
     if region <= 2 or len(p) > region:
         return None  # nothing to gain, or as many sums as the region has nodes
-    atoms_used = len({i for m in p for i, _ in m})
+    atoms_used = len(next(iter(p))) if len(p) == 1 else len({i for m in p for i, _ in m})
     if atoms_used > min(region, MAX_EMITTED_ATOMS):
         return None  # joining n atoms takes n - 1 sums or products at least
     if P.emitted_size(p, region - 1, counted) is None:
