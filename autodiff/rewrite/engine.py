@@ -154,7 +154,7 @@ class Rewriter:
         self._marks = None   # (scope, derivative_of) of the node being settled, if any
         if after is None:
             self.table = {}      # structural key -> the node standing for it
-            self.interned = set()  # ids of the nodes in `table`
+            self.interned = set()  # ids of the leaves in `table` (marked and ranked once)
             self.finite = {}     # id(node) -> whether its value is always finite (rules.py)
             self.ranks = {}      # id(node) -> position in this pass's walk (see `rank`)
             self._kept = []      # nodes whose ids are keys above: alive for the whole pass
@@ -223,7 +223,6 @@ class Rewriter:
         table[key] = node  # (which keeps it alive: its id is a key of `ranks`)
         if self._marks is not None:
             node.scope, node.derivative_of = self._marks  # see `_mark`
-        self.interned.add(id(node))
         ranks = self.ranks
         if id(node) not in ranks:
             ranks[id(node)] = len(ranks)
@@ -307,7 +306,9 @@ class Rewriter:
                 self.rank(node)
         mapped, final, rewritten_uses = {}, self.final, self.uses
         for node in order:  # (the loop body is inlined: it runs once per node)
-            new = self._map(node, mapped)
+            # the node on its children's rewritten versions (itself, when they are its own
+            # and no node met before has its structure)
+            new = self.intern_as(node, [mapped[id(c)] for c in node.children])
             k = id(node)
             n = uses[k]
             tests = OPEN_TESTS.get(type(node)) if n == 1 else None
@@ -422,16 +423,6 @@ class Rewriter:
             self.ranks.update(zip(map(id, self.order), range(len(self.order))))
             self._kept.extend(self.order)
 
-    def _map(self, node, mapped):
-        """`node` on its children's rewritten versions, interned (a node interned
-        already, whose children are unchanged, stands for itself)."""
-        kids = node.children
-        children = [mapped[id(c)] for c in kids]
-        if id(node) in self.interned and all(map(is_, children, kids)):
-            return node
-        return self.intern_as(node, children)
-
-
 def applicable_rules(phases, cls, level, kinds):
     """The rules of `phases` for op `cls` (base classes' included) at `level`, on
     operands of the classes `kinds`, in the order they were registered."""
@@ -482,13 +473,16 @@ def _reachable(outputs, order):
 
 
 def graph_uses(outputs, order):
-    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds."""
+    """(uses, consumer) as `walk` gives them, for a graph whose nodes `order` holds; but
+    `consumer` only for the nodes of the op classes `leave_open` registered (the only
+    ones asked about)."""
     # counted in C (Counter over every operand edge): a Python loop over the edges
     # costs three times as much, on graphs of a hundred thousand nodes. (Handed on as a
     # plain dict: the interpreter looks up a dict subclass's items on a slower path.)
     uses = Counter(map(id, chain.from_iterable(map(_children, order))))
     uses.update(map(id, outputs))
-    consumer = {id(child): node for node in order for child in node.children}
+    consumer = {id(child): node for node in order for child in node.children
+                if type(child) in OPEN_TESTS}
     return dict(uses), consumer
 
 
