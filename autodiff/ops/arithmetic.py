@@ -93,16 +93,16 @@ class Mul(Node):
     elementwise = finite = True
     ufunc = np.multiply
 
+    #: Whether this is a strong-zero product: an attribute (True on those products)
+    #: rather than a property, since rewrite rules ask it of every product they see.
+    strong = False
+
     def __init__(self, a, b, *, name=None, strong_zero=False):
         if strong_zero:
             super().__init__(*as_nodes(a, b), name=name, strong_zero=True)
+            self.strong = True
         else:
             super().__init__(*as_nodes(a, b), name=name)
-
-    @property
-    def strong(self):
-        """Whether this is a strong-zero product."""
-        return bool(self.params.get("strong_zero"))
 
     @property
     def commutative(self):

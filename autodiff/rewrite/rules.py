@@ -100,7 +100,7 @@ def plain_product(node):
     plain = object.__new__(Mul)
     plain.__dict__.update(node.__dict__)
     plain.params = {}
-    del plain.strong_zero
+    del plain.strong_zero, plain.strong
     return plain
 
 
@@ -288,11 +288,12 @@ def factor_powers(rw, node, powers, order):
     width = 1
     while pending:
         f = pending.pop()
-        k = scalar_constant(f)
-        if k is not None:
-            coefficient *= k
-        elif isinstance(f, Constant):
-            arrays.append(f)
+        if isinstance(f, Constant):
+            k = scalar_constant(f)
+            if k is not None:
+                coefficient *= k
+            else:
+                arrays.append(f)
         elif isinstance(f, Mul) and not f.strong and f.dtype == node.dtype and \
                 (f is node or not rw.shared(f) and width < MAX_PRODUCT_WIDTH):
             pending.extend(f.children)
@@ -382,6 +383,8 @@ def _closed_distinct_factors(rw, node):
         if isinstance(f, (Mul, Negate)) and f.dtype == node.dtype and not rw.shared(f) \
                 and not (isinstance(f, Mul) and f.strong):
             return False
+    if not isinstance(a, Pow) and not isinstance(b, Pow):
+        return True  # two different nodes, neither a power of the other
     return _power_base(a) is not _power_base(b)
 
 
