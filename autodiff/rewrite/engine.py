@@ -40,7 +40,7 @@ process. The pass is iterative over the graph (no recursion over graph depth).
 """
 from collections import Counter
 from itertools import chain
-from operator import attrgetter, is_, is_not
+from operator import attrgetter, is_
 
 import numpy as np
 
@@ -258,7 +258,8 @@ class Rewriter:
             node = self._apply(start, rules)
         finally:
             self._marks = outer
-        self.final[id(start)] = self.final[id(node)] = node
+        if node is not start:
+            final[id(start)] = final[id(node)] = node
         return node
 
     def _apply(self, node, rules):
@@ -335,10 +336,8 @@ class Rewriter:
         for node in order:
             new = node
             kids = node.children
-            if kids and changed:
-                children = [changed.get(id(c), c) for c in kids]
-                if any(map(is_not, children, kids)):
-                    new = self.intern_as(node, children)
+            if kids and changed and not changed.keys().isdisjoint(map(id, kids)):
+                new = self.intern_as(node, [changed.get(id(c), c) for c in kids])
             if self._rules_for(new):
                 new = self._settle(new)
             if new is not node:  # (with the nodes its rules built, not placed yet)
