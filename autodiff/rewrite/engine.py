@@ -318,8 +318,7 @@ class Rewriter:
                     any(test(self, node, user) for test in tests):
                 self.open.add(id(new))
             else:
-                done = final.get(id(new))
-                new = self._settle(new) if done is None else done
+                new = self._settle(new)
             mapped[k] = new
             k = id(new)
             rewritten_uses[k] = rewritten_uses.get(k, 0) + n
@@ -477,12 +476,15 @@ def graph_uses(outputs, order):
     ones asked about)."""
     # counted in C (Counter over every operand edge): a Python loop over the edges
     # costs three times as much, on graphs of a hundred thousand nodes. (Handed on as a
-    # plain dict: the interpreter looks up a dict subclass's items on a slower path.)
-    uses = Counter(map(id, chain.from_iterable(map(_children, order))))
-    uses.update(map(id, outputs))
+    # plain dict, with 0 for a node nothing uses: the interpreter looks up a dict
+    # subclass's items on a slower path.)
+    counts = Counter(map(id, chain.from_iterable(map(_children, order))))
+    counts.update(map(id, outputs))
+    uses = dict.fromkeys(map(id, order), 0)
+    uses.update(counts)
     consumer = {id(child): node for node in order for child in node.children
                 if type(child) in OPEN_TESTS}
-    return dict(uses), consumer
+    return uses, consumer
 
 
 _children = attrgetter("children")
